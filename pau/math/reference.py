@@ -46,7 +46,7 @@ def pau_reference(
     form: str = "A",
     *,
     alpha: float = 0.0,
-    seed: int | None = None,
+    seed: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Evaluate a PAU on ``x``; differentiable w.r.t. all three tensors.
 
@@ -55,6 +55,8 @@ def pau_reference(
     float16/bfloat16 inputs are computed in float32 and returned in their dtype.
     """
     form, groups, m, n = check_arguments(x, numerator, denominator, form)
+    if torch.is_tensor(seed):
+        seed = int(seed.reshape(-1)[0].item())
     dtype = compute_dtype(x)
     xc = x.to(dtype)
     num = _per_element(numerator.to(dtype), xc, groups)

@@ -1,0 +1,164 @@
+"""The fused CPU kernel: compiled on first use with the system C++ compiler, cached.
+
+The kernel is plain C++ with OpenMP and no PyTorch headers, so it builds in about a
+second and installing the package needs no build step. The shared library is cached
+under ``$PAU_CACHE_DIR`` (default ``~/.cache/pau``), keyed by the source, the
+compiler flags and the host CPU. Where no compiler is found, ``available()`` is
+False and the op falls back to the reference with one warning.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+from ..math.forms import FORM_IDS, compute_dtype
+
+_SOURCE = Path(__file__).with_name("csrc") / "pau_cpu.cpp"
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC", "-std=c++17"]
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_error: str | None = None
+
+_i64, _f64, _u64, _ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_uint64, ctypes.c_void_p
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PAU_CACHE_DIR", Path.home() / ".cache" / "pau"))
+
+
+def _cpu_signature() -> str:
+    # -march=native binaries are tied to the CPU that built them.
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = platform.processor()
+    return platform.machine() + flags
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _build() -> ctypes.CDLL:
+    cxx = _compiler()
+    if cxx is None:
+        raise RuntimeError("no C++ compiler found (set CXX or install g++)")
+    source = _SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join([cxx, *_FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"pau_cpu_{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build to a private name, then rename: concurrent first uses (DDP ranks,
+        # test workers) never load a half-written library.
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            out = Path(tmp) / target.name
+            proc = subprocess.run([cxx, *_FLAGS, str(_SOURCE), "-o", str(out)], capture_output=True, text=True)
+            if proc.returncode:
+                raise RuntimeError(f"compiling {_SOURCE.name} failed:\n{proc.stderr[-2000:]}")
+            os.replace(out, target)
+    lib = ctypes.CDLL(str(target))
+    for suffix in ("f32", "f64"):
+        fwd = getattr(lib, f"pau_forward_{suffix}")
+        fwd.argtypes = [_ptr, _ptr, _i64, _i64, _i64, _ptr, _i64, _ptr, _i64, _i64, _f64, _u64, _i64]
+        fwd.restype = None
+        bwd = getattr(lib, f"pau_backward_{suffix}")
+        bwd.argtypes = [_ptr, _ptr, _ptr, _i64, _i64, _i64, _ptr, _i64, _ptr, _i64, _i64, _f64, _u64, _ptr, _ptr, _i64]
+        bwd.restype = None
+        parts = getattr(lib, f"pau_partials_{suffix}")
+        parts.argtypes = [_i64, _i64]
+        parts.restype = _i64
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library, building it on first call; None if it cannot be built."""
+    global _library, _error
+    if _library is None and _error is None:
+        with _lock:
+            if _library is None and _error is None:
+                try:
+                    _library = _build()
+                except Exception as exc:  # no compiler, read-only cache, ...
+                    _error = str(exc)
+    return _library
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def unavailable_reason() -> str | None:
+    library()
+    return _error
+
+
+def rows_layout(x: torch.Tensor, groups: int) -> tuple[int, int]:
+    """(rows, row_len): with groups, each row is one group's channels of one sample."""
+    if groups == 1 or x.numel() == 0:
+        return 1, x.numel()
+    rows = x.shape[0] * groups
+    return rows, x.numel() // rows
+
+
+def _suffix(dtype: torch.dtype) -> str:
+    return "f64" if dtype == torch.float64 else "f32"
+
+
+def _seed_value(seed: torch.Tensor | None) -> int:
+    return 0 if seed is None else int(seed.reshape(-1)[0].item()) & 0xFFFFFFFFFFFFFFFF
+
+
+def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None) -> torch.Tensor:
+    """y = PAU(x) in x's dtype; float16/bfloat16 computed in float32."""
+    lib = library()
+    dtype = compute_dtype(x)
+    xc = x.to(dtype).contiguous()
+    a = numerator.detach().to(dtype).contiguous()
+    b = denominator.detach().to(dtype).contiguous()
+    y = torch.empty_like(xc)
+    if xc.numel():
+        rows, row_len = rows_layout(xc, groups)
+        getattr(lib, f"pau_forward_{_suffix(dtype)}")(
+            xc.data_ptr(), y.data_ptr(), rows, row_len, groups,
+            a.data_ptr(), a.shape[-1], b.data_ptr(), b.shape[-1], FORM_IDS[form],
+            float(alpha), _seed_value(seed) if alpha else 0, torch.get_num_threads(),
+        )
+    return y.to(x.dtype)
+
+
+def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None):
+    """(grad_x, grad_numerator, grad_denominator); coefficient grads reduced in float64."""
+    lib = library()
+    dtype = compute_dtype(x)
+    xc = x.to(dtype).contiguous()
+    g = grad_out.to(dtype).contiguous()
+    a = numerator.detach().to(dtype).contiguous()
+    b = denominator.detach().to(dtype).contiguous()
+    m1, nb = a.shape[-1], b.shape[-1]
+    gx = torch.empty_like(xc)
+    coef_grad = torch.zeros(groups, m1 + nb, dtype=torch.float64)
+    if xc.numel():
+        rows, row_len = rows_layout(xc, groups)
+        suffix = _suffix(dtype)
+        partial = torch.empty(getattr(lib, f"pau_partials_{suffix}")(rows, row_len), m1 + nb, dtype=torch.float64)
+        getattr(lib, f"pau_backward_{suffix}")(
+            g.data_ptr(), xc.data_ptr(), gx.data_ptr(), rows, row_len, groups,
+            a.data_ptr(), m1, b.data_ptr(), nb, FORM_IDS[form],
+            float(alpha), _seed_value(seed) if alpha else 0, coef_grad.data_ptr(), partial.data_ptr(),
+            torch.get_num_threads(),
+        )
+    grad_num = coef_grad[:, :m1].to(numerator.dtype, copy=True).reshape(numerator.shape)
+    grad_den = coef_grad[:, m1:].to(denominator.dtype, copy=True).reshape(denominator.shape)
+    return gx.to(x.dtype), grad_num, grad_den
