@@ -70,8 +70,7 @@ def _evaluate(x, a_ptr, b_ptr, e, alpha, M1: tl.constexpr, NB: tl.constexpr, FOR
     dp = tl.zeros_like(x)
     if DERIV and M1 > 1:
         dp = dp + (M1 - 1) * _coef(a_ptr + (M1 - 1), M1 - 1, e, alpha, NOISE, CDT)
-    for jj in tl.static_range(M1 - 1):
-        j: tl.constexpr = M1 - 2 - jj
+    for j in tl.static_range(M1 - 2, -1, -1):
         aj = _coef(a_ptr + j, j, e, alpha, NOISE, CDT)
         p = p * x + aj
         if DERIV and j >= 1:
@@ -81,8 +80,7 @@ def _evaluate(x, a_ptr, b_ptr, e, alpha, M1: tl.constexpr, NB: tl.constexpr, FOR
         ax = tl.abs(x)
         acc = tl.zeros_like(x)
         d = tl.zeros_like(x)
-        for kk in tl.static_range(NB):
-            k: tl.constexpr = NB - 1 - kk
+        for k in tl.static_range(NB - 1, -1, -1):
             bk = tl.abs(_coef(b_ptr + k, M1 + k, e, alpha, NOISE, CDT))
             acc = acc * ax + bk
             if DERIV:
@@ -93,8 +91,7 @@ def _evaluate(x, a_ptr, b_ptr, e, alpha, M1: tl.constexpr, NB: tl.constexpr, FOR
         SHIFT: tl.constexpr = 0 if FORM == 2 else 1
         s = tl.zeros_like(x)
         d = tl.zeros_like(x)
-        for kk in tl.static_range(NB):
-            k: tl.constexpr = NB - 1 - kk
+        for k in tl.static_range(NB - 1, -1, -1):
             bk = _coef(b_ptr + k, M1 + k, e, alpha, NOISE, CDT)
             s = s * x + bk
             if DERIV and k + SHIFT >= 1:
