@@ -25,17 +25,17 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def timeit(fn, device, repeat: int, warmup: int = 3) -> float:
-    """Median wall time of fn() in seconds."""
+def timeit(fn, device, repeat: int, warmup: int = 3, clock=time.perf_counter) -> float:
+    """Median time of fn() in seconds."""
     for _ in range(warmup):
         fn()
     _sync(device)
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         _sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -47,6 +47,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--form", default="A")
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="cpu: process CPU time, steadier than wall time on a busy CPU machine")
     ap.add_argument("--skip-compile", action="store_true", help="skip the torch.compile baseline")
     args = ap.parse_args(argv)
 
@@ -84,10 +86,12 @@ def main(argv=None):
 
     results = {}
     for name, fn in cases.items():
-        results[name] = timeit(fn, device, args.repeat)
+        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+        results[name] = timeit(fn, device, args.repeat, clock=clock)
 
     numel, itemsize = x.numel(), x.element_size()
-    print(f"shape {shape} {args.dtype} on {device} ({torch.get_num_threads()} threads), form {args.form}")
+    print(f"shape {shape} {args.dtype} on {device} ({torch.get_num_threads()} threads), form {args.form}, "
+          f"{args.clock} clock")
     print(f"{'case':28s} {'time [ms]':>10s} {'vs relu':>8s}")
     for name, t in results.items():
         base = results["relu fwd+bwd"] if "bwd" in name else results["relu fwd"]

@@ -2,28 +2,46 @@
 //
 // The input is viewed as R rows of L contiguous elements; row r uses coefficient
 // set r % G (G = 1: a single row). Each row is cut into segments of SEGMENT
-// elements, the unit of parallel work; each segment is processed in tiles of
-// TILE elements so the Horner loops over coefficients run innermost over a tile
-// and vectorise for any orders m, n.
+// elements, the unit of parallel work. Within a segment, elements are processed one
+// register vector (64 bytes: 16 floats or 8 doubles) at a time with every
+// coefficient loop inside, so all intermediate values stay in registers for any
+// orders m, n. GCC/Clang vector extensions lower to AVX-512, AVX2 or SSE alike.
 //
 // Forward: one pass (read x, write y). Backward: one pass computing grad_x and the
-// per-segment partial sums of the coefficient gradients together; the partials
-// are then reduced in a fixed order, so results do not depend on thread timing.
+// per-segment partial sums of the coefficient gradients together; the partials are
+// then reduced in a fixed order, so results do not depend on the thread count.
 //
-// sign(0) := +1 in the derivative of |z| (documented library rule).
+// sign(0) := +1 in the derivative of |z| (the library's documented rule).
 // RPAU noise: z(seed, i, k) from the lowbias32 hash, as in pau/math/noise.py.
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace {
 
-constexpr int TILE = 256;
 constexpr int64_t SEGMENT = 16384;
+constexpr int FLUSH = 16;  // vectors summed in T before adding to the double accumulators
 
 enum Form { FORM_A = 0, FORM_B = 1, FORM_C = 2, FORM_N = 3 };
+
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float V __attribute__((vector_size(64)));
+  typedef uint32_t U __attribute__((vector_size(64)));
+  typedef float F __attribute__((vector_size(64)));  // float lanes matching U
+  static constexpr int L = 16;
+};
+template <>
+struct Vec<double> {
+  typedef double V __attribute__((vector_size(64)));
+  typedef uint32_t U __attribute__((vector_size(32)));
+  typedef float F __attribute__((vector_size(32)));
+  static constexpr int L = 8;
+};
 
 inline uint32_t lowbias32(uint32_t x) {
   x ^= x >> 16;
@@ -34,221 +52,244 @@ inline uint32_t lowbias32(uint32_t x) {
   return x;
 }
 
-template <typename T>
-inline T sgn(T z) {
-  return z >= T(0) ? T(1) : T(-1);
+template <typename U>
+inline U lowbias32v(U x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
 }
+
+template <typename T>
+struct Ops {
+  using V = typename Vec<T>::V;
+  using U = typename Vec<T>::U;
+  static constexpr int L = Vec<T>::L;
+
+  static inline V splat(T s) { return V{} + s; }
+  static inline V vabs(V z) { return z < 0 ? -z : z; }
+  static inline V vsgn(V z) { return z >= 0 ? splat(T(1)) : splat(T(-1)); }  // sign(0) := +1
+  static inline V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(V));
+    return v;
+  }
+  static inline void store(T* p, V v) { std::memcpy(p, &v, sizeof(V)); }
+  static inline double hsum(V v) {
+    double s = 0;
+    for (int i = 0; i < L; ++i) s += static_cast<double>(v[i]);
+    return s;
+  }
+};
 
 struct Noise {
   double alpha;
   uint32_t seed_lo, seed_hi;
 };
 
-// Effective coefficients of one tile: ce[k * TILE + i] = c_k + alpha * z_ik * c_k.
-template <typename T>
-void noisy_coefficients(const T* a, int m1, const T* b, int nb, int64_t first_index, int cnt,
-                        const Noise& nz, T* ce) {
-  uint32_t e[TILE];
-#pragma omp simd
-  for (int i = 0; i < cnt; ++i) {
-    const uint64_t idx = static_cast<uint64_t>(first_index + i);
-    const uint32_t lo = static_cast<uint32_t>(idx), hi = static_cast<uint32_t>(idx >> 32);
-    e[i] = lowbias32(lowbias32(lo ^ nz.seed_lo) ^ (hi + nz.seed_hi));
+// Per-call constants of one coefficient set, and the per-vector coefficients under noise.
+template <typename T, int FORM, bool NOISE>
+struct Coefs {
+  using O = Ops<T>;
+  using V = typename O::V;
+  using U = typename O::U;
+  int m1, nb;
+  std::vector<V> base;  // broadcast a_0..a_m, b_*; |b_k| for form A without noise
+  std::vector<V> cur;   // this vector's coefficients (noisy, or = base)
+  std::vector<T> raw;
+  const Noise* nz;
+
+  Coefs(const T* a, int m1_, const T* b, int nb_, const Noise* nz_) : m1(m1_), nb(nb_), nz(nz_) {
+    raw.assign(a, a + m1);
+    raw.insert(raw.end(), b, b + nb);
+    for (int k = 0; k < m1 + nb; ++k) {
+      T c = raw[k];
+      if (FORM == FORM_A && !NOISE && k >= m1) c = c < 0 ? -c : c;
+      base.push_back(O::splat(c));
+    }
+    cur = base;
   }
-  const T alpha = static_cast<T>(nz.alpha);
-  for (int k = 0; k < m1 + nb; ++k) {
-    const T c = k < m1 ? a[k] : b[k - m1];
-    const uint32_t salt = static_cast<uint32_t>(k + 1) * 0x9E3779B9U;
-    T* row = ce + static_cast<int64_t>(k) * TILE;
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) {
-      const uint32_t u = lowbias32(e[i] ^ salt);
-      const T z = static_cast<T>(static_cast<float>(u >> 8) * 0x1p-23f - 1.0f);
-      row[i] = c + (alpha * z) * c;
+
+  // Noisy coefficients c + alpha * z * c for the L elements starting at flat index first.
+  inline void draw(int64_t first) {
+    if (!NOISE) return;
+    const uint64_t f = static_cast<uint64_t>(first);
+    const uint32_t lo0 = static_cast<uint32_t>(f), hi0 = static_cast<uint32_t>(f >> 32);
+    U lane;
+    for (int i = 0; i < O::L; ++i) lane[i] = static_cast<uint32_t>(i);
+    const U lo = lane + lo0;
+    const U carry = (U)(lo < lo0);  // all ones where the low word wrapped
+    const U hi = (U{} + hi0) - carry;
+    const U e = lowbias32v<U>(lowbias32v<U>(lo ^ nz->seed_lo) ^ (hi + nz->seed_hi));
+    const T alpha = static_cast<T>(nz->alpha);
+    for (int k = 0; k < m1 + nb; ++k) {
+      const U u = lowbias32v<U>(e ^ static_cast<uint32_t>((k + 1) * 0x9E3779B9U));
+      using F = typename Vec<T>::F;
+      const F zf = __builtin_convertvector(u >> 8, F) * 0x1p-23f - 1.0f;
+      const V z = __builtin_convertvector(zf, V);
+      cur[k] = base[k] + (alpha * z) * base[k];
     }
   }
-}
-
-// Coefficient k for element i of the tile: a scalar broadcast, or the noisy value.
-template <typename T, bool NOISE>
-struct Coef {
-  const T* c;
-  const T* ce;
-  inline T operator()(int k, int i) const { return NOISE ? ce[static_cast<int64_t>(k) * TILE + i] : c[k]; }
+  inline V a(int j) const { return cur[j]; }
+  inline V b(int k) const { return cur[m1 + k]; }
+  // |b_k| as Q uses it (precomputed in base without noise).
+  inline V babs(int k) const { return (FORM == FORM_A && NOISE) ? O::vabs(cur[m1 + k]) : cur[m1 + k]; }
 };
 
-// P(x) and, optionally, P'(x) over a tile.
-template <typename T, bool NOISE, bool DERIV>
-inline void numerator(const T* x, int cnt, int m1, Coef<T, NOISE> a, T* p, T* dp) {
-#pragma omp simd
-  for (int i = 0; i < cnt; ++i) p[i] = a(m1 - 1, i);
-  for (int j = m1 - 2; j >= 0; --j) {
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) p[i] = p[i] * x[i] + a(j, i);
-  }
-  if (DERIV) {
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) dp[i] = m1 > 1 ? T(m1 - 1) * a(m1 - 1, i) : T(0);
-    for (int j = m1 - 2; j >= 1; --j) {
-#pragma omp simd
-      for (int i = 0; i < cnt; ++i) dp[i] = dp[i] * x[i] + T(j) * a(j, i);
+template <typename T, int FORM, bool NOISE, bool DERIV>
+struct Eval {
+  using O = Ops<T>;
+  using V = typename O::V;
+  V p, dp, q, dq, sg;
+
+  // Horner for a polynomial and (DERIV) its derivative in one pass:
+  // d <- d * z + f; f <- f * z + c_k. The first step is explicit so that no 0 * inf
+  // turns an infinite input into NaN.
+  template <typename Get>
+  static inline void horner(V z, int count, Get coef, V& f, V& d) {
+    f = coef(count - 1);
+    d = V{};
+    if (count < 2) return;
+    if (DERIV) d = f;
+    f = f * z + coef(count - 2);
+    for (int k = count - 3; k >= 0; --k) {
+      if (DERIV) d = d * z + f;
+      f = f * z + coef(k);
     }
+  }
+
+  inline Eval(V x, const Coefs<T, FORM, NOISE>& c) {
+    horner(x, c.m1, [&](int j) { return c.a(j); }, p, dp);
+    // Inner polynomial in base: A: sum |b_k| |x|^k; B, N: sum_{k>=1} b_k x^k; C: sum_{k>=0}.
+    const V base = FORM == FORM_A ? O::vabs(x) : x;
+    V s = V{}, ds = V{};
+    if (c.nb > 0) horner(base, c.nb, [&](int k) { return c.babs(k); }, s, ds);
+    if (FORM != FORM_C) {
+      // Stored index 0 carries x^1: s <- s * base, ds <- ds * base + s.
+      if (DERIV) ds = c.nb > 0 ? ds * base + s : V{};
+      s = s * base;
+    }
+    if (FORM == FORM_A || FORM == FORM_N) {
+      q = T(1) + s;
+    } else {
+      q = (FORM == FORM_C ? T(0.1) : T(1)) + O::vabs(s);
+      sg = O::vsgn(s);
+    }
+    if (DERIV) {
+      dq = ds;
+      if (FORM == FORM_A) dq = dq * O::vsgn(x);  // chain rule through |x|
+      if (FORM == FORM_B || FORM == FORM_C) dq = dq * sg;
+    }
+  }
+};
+
+template <typename T, int FORM, bool NOISE>
+void forward_span(const T* x, T* y, int64_t len, int64_t first_index, Coefs<T, FORM, NOISE>& c) {
+  using O = Ops<T>;
+  constexpr int L = O::L;
+  int64_t i = 0;
+  for (; i + L <= len; i += L) {
+    c.draw(first_index + i);
+    Eval<T, FORM, NOISE, false> e(O::load(x + i), c);
+    O::store(y + i, e.p / e.q);
+  }
+  if (i < len) {
+    T bx[L] = {}, by[L];
+    std::memcpy(bx, x + i, (len - i) * sizeof(T));
+    c.draw(first_index + i);
+    Eval<T, FORM, NOISE, false> e(O::load(bx), c);
+    O::store(by, e.p / e.q);
+    std::memcpy(y + i, by, (len - i) * sizeof(T));
   }
 }
 
-// Q(x), optionally dQ/dx, and (B, C) the sign of the inner polynomial.
-template <typename T, int FORM, bool NOISE, bool DERIV>
-inline void denominator(const T* x, int cnt, int nb, Coef<T, NOISE> b, T* q, T* dq, T* s_sign) {
+template <typename T, int FORM, bool NOISE>
+struct GradAccumulator {
+  using O = Ops<T>;
+  using V = typename O::V;
+  static constexpr int LOCAL = 24;
+  // Vector accumulators live on the stack for common orders: a heap buffer would have
+  // to be reloaded after every store to grad_x (vector types alias their element type).
+  V local[LOCAL];
+  std::vector<V> heap;
+  V* vacc;
+  double* acc;
+  int nc, pending = 0;
+  GradAccumulator(int nc_, double* acc_) : heap(nc_ > LOCAL ? nc_ : 0), acc(acc_), nc(nc_) {
+    vacc = nc > LOCAL ? heap.data() : local;
+    for (int k = 0; k < nc; ++k) vacc[k] = V{};
+  }
+  inline void flush() {
+    for (int k = 0; k < nc; ++k) {
+      acc[k] += O::hsum(vacc[k]);
+      vacc[k] = V{};
+    }
+    pending = 0;
+  }
+  inline void tick() {
+    if (++pending == FLUSH) flush();
+  }
+};
+
+template <typename T, int FORM, bool NOISE>
+inline typename Ops<T>::V backward_vector(typename Ops<T>::V x, typename Ops<T>::V g,
+                                          const Coefs<T, FORM, NOISE>& c, GradAccumulator<T, FORM, NOISE>& ga) {
+  using O = Ops<T>;
+  using V = typename O::V;
+  Eval<T, FORM, NOISE, true> e(x, c);
+  const V r = T(1) / e.q;
+  const V w = g * r;           // dL/dP
+  const V v = -(w * e.p) * r;  // dL/dQ
+  V pw = O::splat(T(1));
+  for (int j = 0; j < c.m1; ++j) {
+    ga.vacc[j] += w * pw;
+    pw = pw * x;
+  }
   if (FORM == FORM_A) {
-    // Q = 1 + sum_{k=1..n} |b_k| |x|^k, b_k stored at index k-1.
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) {
-      const T ax = std::abs(x[i]);
-      T acc = nb > 0 ? std::abs(b(nb - 1, i)) : T(0);
-      for (int k = nb - 2; k >= 0; --k) acc = acc * ax + std::abs(b(k, i));
-      q[i] = T(1) + acc * ax;
-      if (DERIV) {
-        T d = nb > 0 ? T(nb) * std::abs(b(nb - 1, i)) : T(0);
-        for (int k = nb - 2; k >= 0; --k) d = d * ax + T(k + 1) * std::abs(b(k, i));
-        dq[i] = sgn(x[i]) * d;
-      }
+    // dQ/db_k = sign(b_k) |x|^k; without noise the sign is applied per segment.
+    const V ax = O::vabs(x);
+    pw = ax;
+    for (int k = 0; k < c.nb; ++k) {
+      ga.vacc[c.m1 + k] += (NOISE ? v * O::vsgn(c.b(k)) : v) * pw;
+      pw = pw * ax;
     }
   } else {
-    // s = inner polynomial: B, N: sum_{k=1..n} b_k x^k; C: sum_{k=0..n} b_k x^k.
-    const int shift = FORM == FORM_C ? 0 : 1;  // power of x carried by stored index 0
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) {
-      const T xi = x[i];
-      T acc = nb > 0 ? b(nb - 1, i) : T(0);
-      for (int k = nb - 2; k >= 0; --k) acc = acc * xi + b(k, i);
-      const T s = shift ? acc * xi : acc;
-      T d = T(0);
-      if (DERIV) {
-        // ds/dx = sum over stored k of (k + shift) b_k x^(k + shift - 1)
-        const int top = nb - 1;
-        d = (top + shift) > 0 ? T(top + shift) * b(top, i) : T(0);
-        for (int k = top - 1; k >= 0; --k) {
-          if (k + shift == 0) break;
-          d = d * xi + T(k + shift) * b(k, i);
-        }
-      }
-      if (FORM == FORM_N) {
-        q[i] = T(1) + s;
-        if (DERIV) dq[i] = d;
-      } else {
-        const T sg = sgn(s);
-        q[i] = (FORM == FORM_C ? T(0.1) : T(1)) + std::abs(s);
-        if (DERIV) {
-          dq[i] = sg * d;
-          s_sign[i] = sg;
-        }
-      }
+    const V t = FORM == FORM_N ? v : v * e.sg;
+    pw = FORM == FORM_C ? O::splat(T(1)) : x;
+    for (int k = 0; k < c.nb; ++k) {
+      ga.vacc[c.m1 + k] += t * pw;
+      pw = pw * x;
     }
   }
+  ga.tick();
+  return w * e.dp + v * e.dq;
 }
 
 template <typename T, int FORM, bool NOISE>
-void forward_span(const T* x, T* y, int64_t len, int64_t first_index, const T* a, int m1, const T* b,
-                  int nb, const Noise& nz) {
-  alignas(64) T p[TILE];
-  alignas(64) T q[TILE];
-  std::vector<T> ce(NOISE ? static_cast<size_t>(m1 + nb) * TILE : 0);
-  for (int64_t t0 = 0; t0 < len; t0 += TILE) {
-    const int cnt = static_cast<int>(std::min<int64_t>(TILE, len - t0));
-    const T* xt = x + t0;
-    if (NOISE) noisy_coefficients(a, m1, b, nb, first_index + t0, cnt, nz, ce.data());
-    Coef<T, NOISE> ca{a, ce.data()};
-    Coef<T, NOISE> cb{b, ce.data() + static_cast<int64_t>(m1) * TILE};
-    numerator<T, NOISE, false>(xt, cnt, m1, ca, p, nullptr);
-    denominator<T, FORM, NOISE, false>(xt, cnt, nb, cb, q, nullptr, nullptr);
-    T* yt = y + t0;
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) yt[i] = p[i] / q[i];
+void backward_span(const T* g, const T* x, T* gx, int64_t len, int64_t first_index, Coefs<T, FORM, NOISE>& c,
+                   double* acc) {
+  using O = Ops<T>;
+  constexpr int L = O::L;
+  GradAccumulator<T, FORM, NOISE> ga(c.m1 + c.nb, acc);
+  int64_t i = 0;
+  for (; i + L <= len; i += L) {
+    c.draw(first_index + i);
+    O::store(gx + i, backward_vector<T, FORM, NOISE>(O::load(x + i), O::load(g + i), c, ga));
   }
-}
-
-// Sum over the tile of t[i] * x[i]^k for k = 0..count-1 (starting power pw0), added to acc.
-template <typename T>
-inline void power_sums(const T* t, const T* base, const T* start, int cnt, int count, double* acc) {
-  alignas(64) T pw[TILE];
-#pragma omp simd
-  for (int i = 0; i < cnt; ++i) pw[i] = start ? start[i] : T(1);
-  for (int k = 0; k < count; ++k) {
-    T s = T(0);
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < cnt; ++i) {
-      s += t[i] * pw[i];
-      pw[i] *= base[i];
-    }
-    acc[k] += static_cast<double>(s);
+  if (i < len) {
+    // Padded lanes carry grad 0, so they add nothing to the coefficient sums.
+    T bx[L] = {}, bg[L] = {}, bo[L];
+    std::memcpy(bx, x + i, (len - i) * sizeof(T));
+    std::memcpy(bg, g + i, (len - i) * sizeof(T));
+    c.draw(first_index + i);
+    O::store(bo, backward_vector<T, FORM, NOISE>(O::load(bx), O::load(bg), c, ga));
+    std::memcpy(gx + i, bo, (len - i) * sizeof(T));
   }
-}
-
-template <typename T, int FORM, bool NOISE>
-void backward_span(const T* g, const T* x, T* gx, int64_t len, int64_t first_index, const T* a, int m1,
-                   const T* b, int nb, const Noise& nz, double* acc /* m1 + nb */) {
-  alignas(64) T p[TILE];
-  alignas(64) T dp[TILE];
-  alignas(64) T q[TILE];
-  alignas(64) T dq[TILE];
-  alignas(64) T sg[TILE];
-  alignas(64) T w[TILE];
-  alignas(64) T v[TILE];
-  alignas(64) T ax[TILE];
-  std::vector<T> ce(NOISE ? static_cast<size_t>(m1 + nb) * TILE : 0);
-  std::vector<T> tb(NOISE ? TILE : 0);
-  for (int64_t t0 = 0; t0 < len; t0 += TILE) {
-    const int cnt = static_cast<int>(std::min<int64_t>(TILE, len - t0));
-    const T* xt = x + t0;
-    const T* gt = g + t0;
-    if (NOISE) noisy_coefficients(a, m1, b, nb, first_index + t0, cnt, nz, ce.data());
-    Coef<T, NOISE> ca{a, ce.data()};
-    Coef<T, NOISE> cb{b, ce.data() + static_cast<int64_t>(m1) * TILE};
-    numerator<T, NOISE, true>(xt, cnt, m1, ca, p, dp);
-    denominator<T, FORM, NOISE, true>(xt, cnt, nb, cb, q, dq, sg);
-    T* gxt = gx + t0;
-#pragma omp simd
-    for (int i = 0; i < cnt; ++i) {
-      w[i] = gt[i] / q[i];            // dL/dP
-      v[i] = -w[i] * p[i] / q[i];     // dL/dQ
-      gxt[i] = w[i] * dp[i] + v[i] * dq[i];
-    }
-    power_sums<T>(w, xt, nullptr, cnt, m1, acc);
-    if (nb == 0) continue;
-    double* accb = acc + m1;
-    if (FORM == FORM_A) {
-      // dQ/db_k = sign(b_k) |x|^k: sum v |x|^k, sign applied per element under noise.
-#pragma omp simd
-      for (int i = 0; i < cnt; ++i) ax[i] = std::abs(xt[i]);
-      if (!NOISE) {
-        double local[64];
-        std::vector<double> big(nb > 64 ? nb : 0);
-        double* l = nb > 64 ? big.data() : local;
-        std::fill(l, l + nb, 0.0);
-        power_sums<T>(v, ax, ax, cnt, nb, l);
-        for (int k = 0; k < nb; ++k) accb[k] += static_cast<double>(sgn(b[k])) * l[k];
-      } else {
-        alignas(64) T pw[TILE];
-#pragma omp simd
-        for (int i = 0; i < cnt; ++i) pw[i] = ax[i];
-        for (int k = 0; k < nb; ++k) {
-          T s = T(0);
-#pragma omp simd reduction(+ : s)
-          for (int i = 0; i < cnt; ++i) {
-            s += v[i] * sgn(cb(k, i)) * pw[i];
-            pw[i] *= ax[i];
-          }
-          accb[k] += static_cast<double>(s);
-        }
-      }
-    } else {
-      // dQ/db_k = sign(s) x^(k+shift) (B, C) or x^(k+1) (N).
-      if (FORM != FORM_N) {
-#pragma omp simd
-        for (int i = 0; i < cnt; ++i) v[i] *= sg[i];
-      }
-      power_sums<T>(v, xt, FORM == FORM_C ? nullptr : xt, cnt, nb, accb);
-    }
+  ga.flush();
+  if (FORM == FORM_A && !NOISE) {
+    for (int k = 0; k < c.nb; ++k) acc[c.m1 + k] *= c.raw[c.m1 + k] >= 0 ? 1.0 : -1.0;
   }
 }
 
@@ -265,13 +306,20 @@ template <typename T, int FORM, bool NOISE>
 void forward_all(const T* x, T* y, Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz,
                  int nthreads) {
   const int64_t work = lo.rows * lo.segs;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (work > 1)
-  for (int64_t w = 0; w < work; ++w) {
-    const int64_t r = w / lo.segs, s = w % lo.segs;
-    const int64_t g = r % lo.groups;
-    const int64_t start = r * lo.row_len + s * SEGMENT;
-    const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
-    forward_span<T, FORM, NOISE>(x + start, y + start, len, start, a + g * m1, m1, b + g * nb, nb, nz);
+#pragma omp parallel num_threads(nthreads) if (work > 1)
+  {
+    // One coefficient set per thread and group, built lazily.
+    std::vector<Coefs<T, FORM, NOISE>*> sets(lo.groups, nullptr);
+#pragma omp for schedule(static)
+    for (int64_t w = 0; w < work; ++w) {
+      const int64_t r = w / lo.segs, s = w % lo.segs;
+      const int64_t g = r % lo.groups;
+      if (!sets[g]) sets[g] = new Coefs<T, FORM, NOISE>(a + g * m1, m1, b + g * nb, nb, &nz);
+      const int64_t start = r * lo.row_len + s * SEGMENT;
+      const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
+      forward_span<T, FORM, NOISE>(x + start, y + start, len, start, *sets[g]);
+    }
+    for (auto* p : sets) delete p;
   }
 }
 
@@ -280,16 +328,21 @@ void backward_all(const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1,
                   const Noise& nz, double* coef_grad, double* partial, int nthreads) {
   const int64_t work = lo.rows * lo.segs;
   const int nc = m1 + nb;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (work > 1)
-  for (int64_t w = 0; w < work; ++w) {
-    const int64_t r = w / lo.segs, s = w % lo.segs;
-    const int64_t g = r % lo.groups;
-    const int64_t start = r * lo.row_len + s * SEGMENT;
-    const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
-    double* acc = partial + w * nc;
-    std::fill(acc, acc + nc, 0.0);
-    backward_span<T, FORM, NOISE>(gy + start, x + start, gx + start, len, start, a + g * m1, m1, b + g * nb,
-                                  nb, nz, acc);
+#pragma omp parallel num_threads(nthreads) if (work > 1)
+  {
+    std::vector<Coefs<T, FORM, NOISE>*> sets(lo.groups, nullptr);
+#pragma omp for schedule(static)
+    for (int64_t w = 0; w < work; ++w) {
+      const int64_t r = w / lo.segs, s = w % lo.segs;
+      const int64_t g = r % lo.groups;
+      if (!sets[g]) sets[g] = new Coefs<T, FORM, NOISE>(a + g * m1, m1, b + g * nb, nb, &nz);
+      const int64_t start = r * lo.row_len + s * SEGMENT;
+      const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
+      double* acc = partial + w * nc;
+      std::fill(acc, acc + nc, 0.0);
+      backward_span<T, FORM, NOISE>(gy + start, x + start, gx + start, len, start, *sets[g], acc);
+    }
+    for (auto* p : sets) delete p;
   }
   // Fixed-order reduction of the partial sums: bitwise reproducible.
   std::fill(coef_grad, coef_grad + lo.groups * nc, 0.0);
