@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .kernels import cpu as cpu_kernel
 from .math.forms import check_arguments
-from .math.reference import pau_reference
+from .math.reference import pau_reference, pau_reference_backward
 
 _warned: set[str] = set()
 
@@ -36,12 +36,8 @@ def _seed_int(seed: Optional[Tensor]) -> Optional[int]:
 
 
 def _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed):
-    with torch.enable_grad():
-        xs, a, b = (t.detach().requires_grad_() for t in (x, numerator, denominator))
-        y = pau_reference(xs, a, b, form, alpha=alpha, seed=_seed_int(seed))
-        grads = torch.autograd.grad(y, (xs, a, b), grad_out, allow_unused=True)
-    # An empty denominator (n = 0) takes no part in the graph: its gradient is empty.
-    return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, (x, numerator, denominator)))
+    gx, ga, gb = pau_reference_backward(grad_out, x, numerator, denominator, form, alpha=alpha, seed=seed)
+    return gx.contiguous(), ga, gb
 
 
 def _triton():
@@ -90,16 +86,14 @@ def _backward(
 ) -> tuple[Tensor, Tensor, Tensor]:
     if x.device.type == "cpu" and _cpu_ready():
         return cpu_kernel.backward(grad_out, x, numerator, denominator, form, _groups(numerator), alpha, seed)
-    gx, ga, gb = _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed)
-    return gx.contiguous(), ga, gb
+    return _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed)
 
 
 @_backward.register_kernel("cuda")
 def _backward_cuda(grad_out, x, numerator, denominator, form, alpha, seed):
     tk = _triton()
     if tk is None:
-        gx, ga, gb = _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed)
-        return gx.contiguous(), ga, gb
+        return _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed)
     return tk.backward(grad_out, x, numerator, denominator, form, _groups(numerator), alpha, seed)
 
 

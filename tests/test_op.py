@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pau.functional import pau, pau_reference
+from pau.math import pau_reference_backward
 from pau.kernels import cpu as cpu_kernel
 from pau.kernels import triton_pau
 from pau.math.forms import denominator_length
@@ -39,6 +40,9 @@ def run_backend(name, x, a, b, form, g, alpha=0.0, seed=None):
         y = pau(xs, av, bv, form, alpha=alpha, seed=seed)
         y.backward(g)
         return y.detach(), xs.grad, av.grad, bv.grad
+    if name == "analytic":  # SPEC's gradient formulas written out, no autograd
+        y = pau_reference(x, a, b, form, alpha=alpha, seed=seed)
+        return (y, *pau_reference_backward(g, x, a, b, form, alpha=alpha, seed=seed))
     mod = cpu_kernel if name == "cpu" else triton_pau
     kw = {"block": TRITON_BLOCK} if name == "triton" else {}
     seed_t = None if seed is None else torch.tensor([seed])
@@ -46,7 +50,7 @@ def run_backend(name, x, a, b, form, g, alpha=0.0, seed=None):
     return (y, *mod.backward(g, x, a, b, form, groups, alpha, seed_t, **kw))
 
 
-BACKENDS = ["op", "cpu", "triton"]
+BACKENDS = ["op", "cpu", "triton", "analytic"]
 
 
 def assert_close_all(got, want, rtol, atol):
@@ -440,3 +444,39 @@ def test_triton_kernels_compile_for_gpu(noise):
     proc = subprocess.run([sys.executable, "-c", _AOT_COMPILE, "1" if noise else "0"], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "compiled" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_falls_back_to_reference_with_one_warning_without_compiler(monkeypatch):
+    import warnings
+
+    from pau import ops
+
+    monkeypatch.setattr(cpu_kernel, "_library", None)
+    monkeypatch.setattr(cpu_kernel, "_error", None)
+    monkeypatch.setattr(cpu_kernel, "_compiler", lambda: None)
+    monkeypatch.setattr(ops, "_warned", set())
+    a, b = coefficients(5, 4, "A")
+    x = torch.randn(10, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = pau(x, a, b)
+        y.sum().backward()
+        pau(x, a, b)
+    messages = [str(w.message) for w in caught if "falling back" in str(w.message)]
+    assert len(messages) == 1 and "no C++ compiler" in messages[0]
+    torch.testing.assert_close(y, pau_reference(x, a, b))
+    want = torch.autograd.grad(pau_reference(x, a, b).sum(), x)[0]
+    torch.testing.assert_close(x.grad, want)
+
+
+def test_kernel_library_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAU_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cpu_kernel, "_library", None)
+    monkeypatch.setattr(cpu_kernel, "_error", None)
+    assert cpu_kernel.available()
+    built = list(tmp_path.glob("pau_cpu_*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(cpu_kernel, "_library", None)
+    assert cpu_kernel.available()
+    assert built[0].stat().st_mtime_ns == stamp, "second load reuses the cached build"

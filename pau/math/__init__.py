@@ -5,7 +5,7 @@ fused kernels are tested against.
 """
 from .forms import FORMS, check_arguments, denominator_length, num_coefficients
 from .noise import uniform_noise
-from .reference import pau_reference
+from .reference import pau_reference, pau_reference_backward
 
 __all__ = [
     "FORMS",
@@ -13,5 +13,6 @@ __all__ = [
     "denominator_length",
     "num_coefficients",
     "pau_reference",
+    "pau_reference_backward",
     "uniform_noise",
 ]
