@@ -35,6 +35,12 @@ def _lowbias32(x):
 
 
 @triton.jit
+def _coefficient_mix(x):
+    x = x * tl.cast(0x846CA68B, tl.uint32)
+    return x ^ (x >> 16)
+
+
+@triton.jit
 def _sgn(z):
     # sign(0) := +1, the library's rule for the derivative of |z|.
     return tl.where(z >= 0, 1.0, -1.0).to(z.dtype)
@@ -56,7 +62,7 @@ def _coef(ptr, k: tl.constexpr, e, alpha, NOISE: tl.constexpr, CDT: tl.constexpr
     c = tl.load(ptr).to(CDT)
     if NOISE:
         salt = tl.cast((k + 1) * 0x9E3779B9 % 4294967296, tl.uint32)
-        u = _lowbias32(e ^ salt)
+        u = _coefficient_mix(e ^ salt)
         z = ((u >> 8).to(tl.float32) * 1.1920928955078125e-07 - 1.0).to(CDT)
         c = c + (alpha * z) * c
     return c

@@ -6,9 +6,12 @@ RPAU perturbs coefficient k used for element i (its flat row-major index) by
 draw it on the fly and never materialise per-element coefficients, and the
 backward pass regenerates exactly the forward's noise from the same seed.
 
-    e = h(h(i_lo ^ seed_lo) ^ (i_hi + seed_hi))
-    u = h(e ^ (k + 1) * 0x9E3779B9)
+    e = h(h(i_lo ^ seed_lo) ^ (i_hi + seed_hi))      per element
+    u = g(e ^ (k + 1) * 0x9E3779B9)                   per coefficient
     z = (u >> 8) * 2^-23 - 1        (exact in float32)
+
+with h = lowbias32 and g(v) = w ^ (w >> 16), w = v * 0x846CA68B mod 2^32: one
+multiply per coefficient, since e is already well mixed.
 """
 from __future__ import annotations
 
@@ -35,6 +38,11 @@ def lowbias32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
+def coefficient_mix(x: torch.Tensor) -> torch.Tensor:
+    x = _mul32(x, HASH_MUL2)
+    return x ^ (x >> 16)
+
+
 def split_seed(seed: int) -> tuple[int, int]:
     seed = int(seed) & 0xFFFFFFFFFFFFFFFF
     return seed & MASK32, (seed >> 32) & MASK32
@@ -53,5 +61,5 @@ def uniform_noise(seed: int, index: torch.Tensor, num_coefficients: int) -> torc
     e = lowbias32(e ^ ((i_hi + seed_hi) & MASK32))
     k = torch.arange(1, num_coefficients + 1, device=index.device, dtype=torch.int64)
     salt = (k * GOLDEN) & MASK32
-    u = lowbias32(e.unsqueeze(-1) ^ salt)
+    u = coefficient_mix(e.unsqueeze(-1) ^ salt)
     return (u >> 8).to(torch.float32) * (2.0**-23) - 1.0

@@ -12,7 +12,7 @@
 // then reduced in a fixed order, so results do not depend on the thread count.
 //
 // sign(0) := +1 in the derivative of |z| (the library's documented rule).
-// RPAU noise: z(seed, i, k) from the lowbias32 hash, as in pau/math/noise.py.
+// RPAU noise: z(seed, i, k) from a counter-based hash, as in pau/math/noise.py.
 
 #include <algorithm>
 #include <cstdint>
@@ -43,7 +43,8 @@ struct Vec<double> {
   static constexpr int L = 8;
 };
 
-inline uint32_t lowbias32(uint32_t x) {
+template <typename U>
+inline U lowbias32v(U x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;
   x ^= x >> 15;
@@ -52,11 +53,9 @@ inline uint32_t lowbias32(uint32_t x) {
   return x;
 }
 
+// Per-coefficient mix of the (already well mixed) element hash: one multiply.
 template <typename U>
-inline U lowbias32v(U x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
+inline U coefficient_mix(U x) {
   x *= 0x846ca68bU;
   x ^= x >> 16;
   return x;
@@ -125,7 +124,7 @@ struct Coefs {
     const U e = lowbias32v<U>(lowbias32v<U>(lo ^ nz->seed_lo) ^ (hi + nz->seed_hi));
     const T alpha = static_cast<T>(nz->alpha);
     for (int k = 0; k < m1 + nb; ++k) {
-      const U u = lowbias32v<U>(e ^ static_cast<uint32_t>((k + 1) * 0x9E3779B9U));
+      const U u = coefficient_mix<U>(e ^ static_cast<uint32_t>((k + 1) * 0x9E3779B9U));
       using F = typename Vec<T>::F;
       const F zf = __builtin_convertvector(u >> 8, F) * 0x1p-23f - 1.0f;
       const V z = __builtin_convertvector(zf, V);
