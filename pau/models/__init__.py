@@ -1,0 +1,84 @@
+"""The paper's networks (SPEC §4), each built around an activation factory.
+
+    model = create_model("resnet101_cifar", activation="rpau", alpha=0.1)
+
+Every activation site is a separate unit built by the factory; the networks return
+logits. ``input_size(name)`` gives the (C, H, W) each network is defined on:
+MNIST/Fashion-MNIST digits are resized to 32x32.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from ..activations import as_act_factory
+from .densenet import DenseNetCIFAR
+from .mnist import VGG8MNIST, LeNet5
+from .mobilenetv2 import MobileNetV2CIFAR, MobileNetV2ImageNet
+from .resnet import ResNetCIFAR
+from .vgg import VGG8
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {
+    "lenet": LeNet5,
+    "vgg8_mnist": VGG8MNIST,
+    "vgg8_cifar": VGG8,
+    "mobilenetv2_cifar": MobileNetV2CIFAR,
+    "resnet101_cifar": ResNetCIFAR,
+    "densenet121_cifar": DenseNetCIFAR,
+    "mobilenetv2_imagenet": MobileNetV2ImageNet,
+}
+
+
+def list_models() -> list[str]:
+    return list(_MODELS)
+
+
+def _model_class(name: str):
+    key = name.strip().lower()
+    if key not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(_MODELS)}")
+    return _MODELS[key]
+
+
+def input_size(name: str) -> tuple[int, int, int]:
+    """(channels, height, width) of the inputs the network is defined on."""
+    return tuple(_model_class(name).input_size)
+
+
+def create_model(
+    name: str,
+    activation="relu",
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    **activation_kwargs,
+) -> nn.Module:
+    """Build network ``name`` with ``activation`` at every site.
+
+    ``activation`` is a registered name (``pau.activations.list_activations()``), an
+    activation class or partial, or an ``ActivationFactory``; ``activation_kwargs``
+    configure it (e.g. ``alpha=0.1`` for rpau, ``hinges=3`` for apl).
+    ``num_classes`` defaults to 10 (1000 for ``mobilenetv2_imagenet``) and
+    ``in_channels`` to the network's own (1 for the MNIST networks, else 3).
+    """
+    cls = _model_class(name)
+    factory = as_act_factory(activation, **activation_kwargs)
+    if num_classes is None:
+        num_classes = cls.num_classes
+    if in_channels is None:
+        in_channels = cls.input_size[0]
+    return cls(factory, num_classes=num_classes, in_channels=in_channels)
+
+
+__all__ = [
+    "DenseNetCIFAR",
+    "LeNet5",
+    "MobileNetV2CIFAR",
+    "MobileNetV2ImageNet",
+    "ResNetCIFAR",
+    "VGG8",
+    "VGG8MNIST",
+    "create_model",
+    "input_size",
+    "list_models",
+]
