@@ -1,0 +1,165 @@
+"""The schema of ``conf/train.yaml``: structured configs, so a mistyped key or a value
+of the wrong type fails at composition with Hydra's error.
+
+One schema per group serves every option of that group (e.g. ``DataConfig`` has the
+synthetic set's ``noise`` too); options ignore the fields they do not use.
+``activation`` is the exception: its keys are the unit's own constructor arguments,
+checked when the unit is built.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, SI
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    root: str = SI("${oc.env:PAU_DATA_ROOT,data}")  # folder holding MNIST/, FashionMNIST/, cifar-10-batches-py/, imagenet/
+    download: bool = False
+    batch_size: int = 256  # global: split across processes
+    eval_batch_size: int = 1000
+    num_workers: int = 0  # DataLoader workers (ImageNet); in-memory sets batch in the main process
+    in_channels: int = 1
+    num_classes: int = 10
+    image_size: int = 32  # images are resized once, at load, to image_size x image_size
+    mean: List[float] = field(default_factory=lambda: [0.0])
+    std: List[float] = field(default_factory=lambda: [1.0])
+    random_crop_padding: int = 0
+    random_hflip: bool = False
+    train_subset: Optional[int] = None  # a fixed subset of this many training samples
+    test_subset: Optional[int] = None
+    drop_last: bool = False
+    # synthetic only
+    num_train: int = 512
+    num_test: int = 256
+    noise: float = 1.0
+    data_seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    _target_: str = "pau.models.create_model"
+    name: str = MISSING
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | sgd
+    lr: float = 0.002
+    momentum: float = 0.0
+    nesterov: bool = False
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    # The activation group: PAU/RPAU coefficients ("pau"), or every learnable
+    # activation parameter ("learnable": also PReLU, Mixture, SLAF, APL, SReLU).
+    act_params: str = "pau"
+    act_lr: Optional[float] = None  # None: the network's lr
+    act_weight_decay: Optional[float] = 0.0  # None: the network's weight decay
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "constant"  # constant | exponential (lr * gamma^epoch) | multistep
+    epochs: int = 100
+    gamma: float = 1.0
+    milestones: List[int] = field(default_factory=list)
+    act: str = "same"  # the activation group's schedule: same | constant
+
+
+@dataclass
+class TrainerConfig:
+    """Arguments of ``lightning.Trainer`` (passed through)."""
+
+    accelerator: str = "cpu"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    max_epochs: int = SI("${schedule.epochs}")
+    deterministic: Any = False  # True, False or "warn"
+    benchmark: Optional[bool] = None
+    gradient_clip_val: Optional[float] = None
+    gradient_clip_algorithm: str = "norm"
+    limit_train_batches: Any = None  # int: batches, float: fraction per epoch
+    limit_val_batches: Any = None
+    max_time: Optional[str] = None  # "DD:HH:MM:SS": stop cleanly, resume on the next call
+    accumulate_grad_batches: int = 1
+    sync_batchnorm: bool = False
+    log_every_n_steps: int = 50
+    num_sanity_val_steps: int = 0
+    enable_progress_bar: bool = True
+    enable_model_summary: bool = True
+
+
+@dataclass
+class CheckpointConfig:
+    every_n_epochs: int = 1  # last.ckpt is rewritten this often
+
+
+@dataclass
+class WandbConfig:
+    enabled: bool = False
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "pau"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class LoggerConfig:
+    csv: bool = True  # step-level Lightning CSV log under logs/ (metrics.csv per epoch is always written)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+@dataclass
+class PathsConfig:
+    runs_dir: str = "runs"
+    run_name: str = SI("${data.name}/${model.name}/${activation.name}/seed${seed}")
+    run_dir: str = SI("${paths.runs_dir}/${paths.run_name}")
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    activation: Any = MISSING  # {_target_, name, **unit arguments}
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seed: int = 0
+    budget: Optional[str] = None  # free-text note on a reduced budget, e.g. "20 epochs"
+
+
+# Keys that say where or how a run executes, not what it computes: a finished run is
+# reused whatever their values, and an interrupted one may resume with others.
+NON_RESULT_KEYS = (
+    "paths",
+    "logger",
+    "budget",
+    "data.root",
+    "data.download",
+    "data.num_workers",
+    "data.eval_batch_size",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.max_time",
+    "trainer.log_every_n_steps",
+    "trainer.num_sanity_val_steps",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "checkpoint",
+)
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
