@@ -1,0 +1,281 @@
+"""pau-collect, pau-tables and pau-figures on run folders written here, every number hand-computed."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from pau import PAU, RPAU
+from pau.analysis import collect, figures, tables
+
+PAPER = Path(__file__).resolve().parents[1] / "results" / "paper"
+
+
+def make_run(root, dataset, model, activation, seed, test_accs, *, max_epochs=None, finished=True, error=None,
+             train_losses=None, mtime=None, extra=None, budget=None):
+    """A run folder as pau-train writes it; one metrics row per entry of ``test_accs``."""
+    d = Path(root) / dataset / model / activation / f"seed{seed}"
+    d.mkdir(parents=True)
+    max_epochs = max_epochs or len(test_accs)
+    trainer = {"max_epochs": max_epochs, "limit_train_batches": 1.0, **((extra or {}).get("trainer", {}))}
+    cfg = (
+        f"seed: {seed}\npaths:\n  runs_dir: {root}\ndata:\n  name: {dataset}\n  batch_size: 256\n"
+        f"model:\n  name: {model}\nactivation:\n  name: {activation}\ntrainer:\n"
+        + "".join(f"  {k}: {v}\n" for k, v in trainer.items())
+        + (f"budget: {budget}\n" if budget else "")
+    )
+    (d / "config.yaml").write_text(cfg)
+    train_losses = train_losses or [1.0 / (e + 1) for e in range(len(test_accs))]
+    pd.DataFrame({
+        "epoch": range(1, len(test_accs) + 1), "train_loss": train_losses, "train_acc": test_accs,
+        "test_loss": train_losses, "test_acc": test_accs, "lr": 0.1, "act_lr": 0.1, "epoch_seconds": 2.0,
+    }).to_csv(d / "metrics.csv", index=False)
+    if error:
+        (d / "error.txt").write_text(f"Traceback (most recent call last):\n  File x\n{error}\n")
+    elif finished:
+        (d / "final_metrics.json").write_text(json.dumps({
+            "status": "finished", "epochs": len(test_accs), "test_acc": test_accs[-1],
+            "best_test_acc": max(test_accs), "train_loss": train_losses[-1], "seconds": 2.0 * len(test_accs),
+            "seconds_per_epoch": 2.0, "num_parameters": 61746,
+        }))
+    if mtime is not None:
+        for f in d.iterdir():
+            os.utime(f, (mtime, mtime))
+    return d
+
+
+def md_rows(md):
+    """First cell -> other cells of every body row of the Markdown tables in ``md``."""
+    rows = {}
+    for line in md.splitlines():
+        if line.startswith("| ") and not line.startswith("|--"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.fixture
+def grid(tmp_path):
+    """MNIST/LeNet: ReLU, PAU 3 seeds; RPAU 2 + a failed one; Swish 2 + a half-finished one;
+    a copy of ReLU seed 0 in a second root, and a folder whose config is not a run's."""
+    runs = tmp_path / "runs"
+    for seed, acc in enumerate([0.99, 0.98, 0.97]):
+        make_run(runs, "mnist", "lenet", "relu", seed, [0.5, acc], mtime=2_000_000_000)
+    for seed, acc in enumerate([0.992, 0.990, 0.988]):
+        make_run(runs, "mnist", "lenet", "pau", seed, [0.6, acc])
+    for seed, acc in enumerate([0.993, 0.989]):
+        make_run(runs, "mnist", "lenet", "rpau", seed, [0.6, acc])
+    make_run(runs, "mnist", "lenet", "rpau", 2, [0.6], max_epochs=2, error="RuntimeError: loss is nan")
+    for seed, acc in enumerate([0.995, 0.985]):
+        make_run(runs, "mnist", "lenet", "swish", seed, [0.7, acc])
+    make_run(runs, "mnist", "lenet", "swish", 2, [0.7], max_epochs=2, finished=False)
+    copy = tmp_path / "copy" / "relu0"
+    shutil.copytree(runs / "mnist" / "lenet" / "relu" / "seed0", copy)
+    for f in copy.iterdir():
+        os.utime(f, (1_000_000_000, 1_000_000_000))  # older: the original is kept
+    (tmp_path / "copy" / "other").mkdir()
+    (tmp_path / "copy" / "other" / "config.yaml").write_text("lr: 0.1\n")
+    return tmp_path
+
+
+def test_collect_reads_status_duplicates_and_problems(grid, capsys):
+    runs = collect.collect([grid / "runs", grid / "copy"])
+    assert len(runs) == 14
+    assert runs["status"].value_counts().to_dict() == {"finished": 11, "failed": 1, "incomplete": 1, "invalid": 1}
+    dup = runs[runs["duplicate_of"] != ""]
+    assert list(dup["run_dir"]) == [(grid / "copy" / "relu0").as_posix()]
+    assert dup["duplicate_of"].iloc[0] == (grid / "runs/mnist/lenet/relu/seed0").as_posix()
+    # The copy's folder name says nothing; its saved config says relu, seed 0.
+    assert dup[["activation", "seed"]].iloc[0].tolist() == ["relu", 0]
+    failed = runs[runs["status"] == "failed"].iloc[0]
+    assert (failed["activation"], failed["seed"], failed["error"]) == ("rpau", 2, "RuntimeError: loss is nan")
+    half = runs[runs["status"] == "incomplete"].iloc[0]
+    assert (half["activation"], half["epochs_done"], half["max_epochs"]) == ("swish", 1, 2)
+    assert runs.loc[runs["status"] == "invalid", "error"].iloc[0].startswith("config.yaml lacks data.name")
+    assert len(collect.counted(runs)) == 10
+    relu0 = runs[(runs["activation"] == "relu") & (runs["seed"] == 0) & (runs["duplicate_of"] == "")].iloc[0]
+    assert relu0["test_acc"] == 0.99 and relu0["best_test_acc"] == 0.99 and relu0["epochs_done"] == 2
+    assert relu0["data_subset"] == "full"  # limit_train_batches=1.0 is all the data
+
+    assert collect.main([str(grid / "runs"), str(grid / "copy"), "--out", str(grid / "out" / "runs.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "14 run folders: 10 finished, 1 incomplete, 1 failed, 1 invalid, 1 duplicates" in err
+    assert "incomplete (1/2 epochs)" in err and "RuntimeError: loss is nan" in err
+    assert len(pd.read_csv(grid / "out" / "runs.csv")) == 14
+
+
+def test_summary_mean_std_best_by_hand(grid):
+    runs = collect.collect([grid / "runs", grid / "copy"])
+    s = tables.summarize(runs).set_index("activation")
+    # ReLU 99, 98, 97: mean 98, population std sqrt(2/3); the duplicate is not a fourth sample.
+    assert s.loc["ReLU", "n"] == 3
+    assert s.loc["ReLU", "mean"] == pytest.approx(98.0)
+    assert s.loc["ReLU", "std"] == pytest.approx((2 / 3) ** 0.5)
+    assert s.loc["ReLU", "best"] == pytest.approx(99.0)
+    assert s.loc["PAU", "mean"] == pytest.approx(99.0) and s.loc["PAU", "std"] == pytest.approx((0.08 / 3) ** 0.5)
+    assert (s.loc["RPAU", "n"], s.loc["RPAU", "mean"], s.loc["RPAU", "std"]) == (2, pytest.approx(99.1), pytest.approx(0.2))
+    assert (s.loc["Swish", "n"], s.loc["Swish", "mean"], s.loc["Swish", "std"]) == (2, pytest.approx(99.0), pytest.approx(0.5))
+    assert s.loc["Swish", "best"] == pytest.approx(99.5)
+    # ddof=1: ReLU's sample std is exactly 1.
+    assert tables.summarize(runs, ddof=1).set_index("activation").loc["ReLU", "std"] == pytest.approx(1.0)
+
+
+def test_table2_cells_marks_and_paper_deltas(grid):
+    runs = collect.collect([grid / "runs", grid / "copy"])
+    out = grid / "tables"
+    written = tables.write_tables(runs, out, paper_dir=PAPER)
+    assert {p.name for p in written} == {"summary.csv", "table2.md", "table2.tex", "table5.md", "table5.tex"}
+    md = (out / "table2.md").read_text()
+    rows = md_rows(md)
+    assert rows.pop("Activation")[:2] == ["MNIST LeNet mean ± std", "best"]
+    assert list(rows) == ["ReLU", "Swish", "PAU", "RPAU"]  # the paper's row order, PAU family last
+    # Paper MNIST/LeNet: ReLU 99.17 ± 0.05, best 99.25 -> deltas 98.00-99.17, 99.00-99.25.
+    assert rows["ReLU"] == ["98.00 ± 0.82 (99.17 ± 0.05; -1.17)", "99.00 (99.25; -0.25)"]
+    # Mean: RPAU 99.10 is best; PAU and Swish tie at 99.00 and share runner-up.
+    assert rows["RPAU"][0] == "**•99.10 ± 0.20** (99.26 ± 0.11; -0.16)"
+    assert rows["PAU"][0] == "**◦99.00 ± 0.16** (99.21 ± 0.04; -0.21)"
+    assert rows["Swish"][0] == "**◦99.00 ± 0.50** (99.19 ± 0.09; -0.19)"
+    # Best: Swish 99.50 first, RPAU 99.30 second.
+    assert rows["Swish"][1] == "**•99.50** (99.29; +0.21)"
+    assert rows["RPAU"][1] == "**◦99.30** (99.42; -0.12)"
+    assert rows["PAU"][1] == "99.20 (99.26; -0.06)"
+    assert "Budget: max_epochs 2; seeds per cell 2-3 (0, 1, 2); data full; activations ReLU, Swish, PAU, RPAU." in md
+    assert "Runs counted: 10 finished; not counted: 1 incomplete, 1 failed, 1 duplicates." in md
+    assert "Paper: 100 epochs, 5 seeds, full data." in md
+    tex = (out / "table2.tex").read_text()
+    assert r"\textbf{$\bullet$99.10 $\pm$ 0.20} {\scriptsize(99.26 $\pm$ 0.11; $-0.16$)}" in tex
+    assert r"\multicolumn{2}{c}{MNIST LeNet}" in tex
+
+
+def test_table5_pairs_runs_by_seed(grid):
+    runs = collect.collect([grid / "runs", grid / "copy"])
+    by_run = tables.table5_by_run(runs).set_index("baseline")
+    # seed 0: family max(99.2, 99.3)=99.3 >= ReLU 99.0, < Swish 99.5; seed 1: 99.0 >= 98.0 and >= 98.5;
+    # seed 2: PAU 98.8 >= ReLU 97.0 (RPAU failed, Swish unfinished: no Swish comparison).
+    assert by_run.loc["ReLU"].tolist() == [3, 0]
+    assert by_run.loc["Swish"].tolist() == [1, 1]
+    assert by_run.loc["ELU"].tolist() == [0, 0]
+    by_col = tables.table5_by_column(tables.summarize(runs)).set_index("baseline")
+    assert by_col.loc["ReLU"].tolist() == [1, 0] and by_col.loc["Swish"].tolist() == [1, 0]
+    tables.write_tables(runs, grid / "t", paper_dir=PAPER)
+    rows = md_rows((grid / "t" / "table5.md").read_text())
+    assert rows["PAU/RPAU vs baseline"] == ["ReLU", "Swish"]  # only the baselines that were run
+    assert rows["≥ baseline, runs paired by seed"] == ["3", "1"]
+    assert rows["< baseline, runs paired by seed"] == ["0", "1"]
+    assert rows["≥ baseline, column means"] == ["1", "1"]
+    assert rows["paper: ≥ baseline (42 models)"] == ["34", "41"]
+    assert rows["paper Tables 2-4: ≥ baseline, column means"] == ["9", "9"]
+
+
+def test_table5_by_column_from_the_papers_own_tables():
+    """The paper's Tables 2-4 give per-column counts; e.g. Maxout: VGG-8 92.51 < 93.03,
+    MobileNetV2 94.82 >= 94.41, ResNet101 95.34 >= 95.11, DenseNet121 not run -> 2 / 1.
+    ReLU loses only DenseNet121 (95.27 < 95.36); Swish only ImageNet top-5 (89.85 < 89.95);
+    APL ties MNIST/VGG-8 (99.35 >= 99.35) and loses Fashion-MNIST/VGG-8 (91.25 < 91.41)."""
+    counts = tables.paper_table5_by_column(PAPER).set_index("baseline")
+    expected = {
+        "ReLU": [9, 1], "ReLU6": [9, 1], "LReLU": [9, 1], "RReLU": [10, 0], "ELU": [10, 0], "CELU": [10, 0],
+        "PReLU": [10, 0], "Swish": [9, 1], "Maxout": [2, 1], "Mixture": [4, 0], "APL": [7, 1], "SReLU": [9, 1],
+    }
+    assert {b: counts.loc[b].tolist() for b in expected} == expected
+    # The paper's own Table 5 counts runs (42 = 8 columns x 5 + ImageNet top-1, top-5): the totals agree.
+    paper = pd.read_csv(PAPER / "table5_summary.csv").set_index("baseline")
+    assert (paper.sum(axis=1)["ReLU"], paper.sum(axis=1)["Mixture"], paper.sum(axis=1)["Maxout"]) == (42, 20, 15)
+
+
+def test_marks_reproduce_the_papers_table3():
+    t3 = pd.read_csv(PAPER / "table3_cifar10.csv")
+    vgg = t3[t3["architecture"] == "VGG-8"].set_index("activation")
+    marks = tables.mark_column(vgg["mean"])
+    assert (marks["Maxout"], marks["SReLU"]) == ("•", "◦") and (marks != "").sum() == 2
+    res = t3[t3["architecture"] == "ResNet101"].set_index("activation")
+    best = tables.mark_column(res["best"])
+    assert (best["RPAU"], best["RReLU"]) == ("•", "◦")
+
+
+def test_table4_layout_with_top5(tmp_path):
+    root = tmp_path / "runs"
+    for act, (a1, a5) in {"relu": (0.70, 0.89), "swish": (0.71, 0.90), "pau": (0.72, 0.895)}.items():
+        d = make_run(root, "imagenet", "mobilenetv2_imagenet", act, 0, [a1])
+        final = json.loads((d / "final_metrics.json").read_text())
+        (d / "final_metrics.json").write_text(json.dumps({**final, "test_acc5": a5}))
+    runs = collect.collect([root])
+    tables.write_tables(runs, tmp_path / "t", paper_dir=PAPER)
+    md = (tmp_path / "t" / "table4.md").read_text()
+    rows = md_rows(md)
+    assert rows["MobileNetV2"] == ["ReLU", "Swish", "PAU"]
+    acc1, acc5 = rows["Acc@1"], rows["Acc@5"]
+    # Paper: ReLU 69.65 / 89.09, Swish 71.24 / 89.95, PAU 71.35 / 89.85.
+    assert acc1 == ["70.00 (69.65; +0.35)", "**◦71.00** (71.24; -0.24)", "**•72.00** (71.35; +0.65)"]
+    assert acc5 == ["89.00 (89.09; -0.09)", "**•90.00** (89.95; +0.05)", "**◦89.50** (89.85; -0.35)"]
+    # Table 5 counts ImageNet top-1 and top-5 separately: PAU beats ReLU twice, Swish once of two.
+    by_run = tables.table5_by_run(runs).set_index("baseline")
+    assert by_run.loc["ReLU"].tolist() == [2, 0] and by_run.loc["Swish"].tolist() == [1, 1]
+
+
+def test_differing_configs_for_one_seed_keep_the_longest(tmp_path):
+    make_run(tmp_path / "a", "mnist", "lenet", "relu", 0, [0.5, 0.9])
+    make_run(tmp_path / "b", "mnist", "lenet", "relu", 0, [0.4])
+    runs = collect.collect([tmp_path / "a", tmp_path / "b"])
+    assert (runs["duplicate_of"] == "").all()  # different budgets: not the same config
+    s = tables.summarize(runs)
+    assert (s["n"].iloc[0], s["mean"].iloc[0]) == (1, pytest.approx(90.0))
+    # Equal budgets: the later run supersedes (e.g. RPAU alpha 0.1 re-run after a grid with 0.01).
+    make_run(tmp_path / "c", "mnist", "lenet", "relu", 0, [0.5, 0.8], mtime=1_000_000_000)
+    make_run(tmp_path / "d", "mnist", "lenet", "relu", 0, [0.5, 0.7], mtime=1_500_000_000,
+             extra={"trainer": {"gradient_clip_val": 1.0}})
+    s = tables.summarize(collect.collect([tmp_path / "c", tmp_path / "d"]))
+    assert (s["n"].iloc[0], s["mean"].iloc[0]) == (1, pytest.approx(70.0))
+
+
+def test_budget_line_records_subsets_and_notes(tmp_path):
+    for seed, acc in enumerate([0.9, 0.8]):
+        make_run(tmp_path, "mnist", "lenet", "pau", seed, [acc], extra={"trainer": {"limit_train_batches": 4}},
+                 budget="smoke test")
+    runs = collect.collect([tmp_path])
+    assert set(runs["data_subset"]) == {"trainer.limit_train_batches=4"}
+    assert set(runs["budget_note"]) == {"smoke test"}
+    tables.write_tables(runs, tmp_path / "t", paper_dir=PAPER)
+    md = (tmp_path / "t" / "table2.md").read_text()
+    assert ("Budget: max_epochs 1; seeds per cell 2 (0, 1); data trainer.limit_train_batches=4; "
+            "activations PAU; noted: smoke test.") in md
+    # 90 and 80: mean 85, population std 5; the paper's MNIST/LeNet PAU is 99.21 ± 0.04, best 99.26.
+    assert md_rows(md)["PAU"] == ["**•85.00 ± 5.00** (99.21 ± 0.04; -14.21)", "**•90.00** (99.26; -9.26)"]
+
+
+def test_curve_data_mean_and_band_per_epoch(grid):
+    runs = collect.collect([grid / "runs"])
+    c = figures.curve_data(runs).set_index(["activation", "epoch"])
+    # RPAU seeds 0, 1: epoch 2 test_acc 0.993, 0.989 -> mean 0.991, population std 0.002; epoch 1: 0.6 both.
+    assert c.loc[("rpau", 2), "test_acc_mean"] == pytest.approx(0.991)
+    assert c.loc[("rpau", 2), "test_acc_std"] == pytest.approx(0.002)
+    assert c.loc[("rpau", 1), "test_acc_std"] == pytest.approx(0.0)
+    assert c.loc[("relu", 2), "n"] == 3 and c.loc[("relu", 2), "train_loss_mean"] == pytest.approx(0.5)
+    written = figures.plot_curves(figures.curve_data(runs), grid / "fig")
+    assert sorted(p.name for p in written) == ["curves_mnist_lenet.pdf", "curves_mnist_lenet.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_noise_band_by_hand():
+    """F = x / (1 + |x|) with 10% noise: at x=1, P in [0.9, 1.1], Q in [1.9, 2.1]; at x=2, P in [1.8, 2.2],
+    Q in [2.8, 3.2]."""
+    lo, hi = figures.noise_band(torch.tensor([0.0, 1.0]), torch.tensor([1.0]), "A", 0.1, torch.tensor([-1.0, 1.0, 2.0]))
+    assert lo.tolist() == pytest.approx([-1.1 / 1.9, 0.9 / 2.1, 1.8 / 3.2])
+    assert hi.tolist() == pytest.approx([-0.9 / 2.1, 1.1 / 1.9, 2.2 / 2.8])
+
+
+def test_layer_inputs_and_learned_activation_figure(tmp_path):
+    lin = nn.Linear(1, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[2.0], [-1.0]]))
+    model = nn.Sequential(lin, PAU(), nn.Linear(2, 2), RPAU(alpha=0.1))
+    seen = figures.layer_inputs(model, torch.tensor([[1.0], [3.0]]))
+    assert list(seen) == ["1", "3"]
+    assert seen["1"].tolist() == [2.0, -1.0, 6.0, -3.0]
+    assert model.training  # restored after the eval-mode pass
+    written = figures.plot_learned_activations(model, torch.tensor([[1.0], [3.0]]), tmp_path / "act")
+    assert [p.suffix for p in written] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in written)
