@@ -25,18 +25,26 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def timeit(fn, device, repeat: int, warmup: int = 3, clock=time.perf_counter) -> float:
-    """Median time of fn() in seconds."""
-    for _ in range(warmup):
-        fn()
+def measure(cases: dict, device, rounds: int, warmup: int = 3, clock=time.perf_counter) -> dict:
+    """Time every case once per round, interleaved, so slow drifts of the machine hit
+    all cases alike; returns each case's list of per-round times in seconds."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
     _sync(device)
-    times = []
-    for _ in range(repeat):
-        t0 = clock()
-        fn()
-        _sync(device)
-        times.append(clock() - t0)
-    return statistics.median(times)
+    times = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            t0 = clock()
+            fn()
+            _sync(device)
+            times[name].append(clock() - t0)
+    return times
+
+
+def median_ratio(times: dict, name: str, base: str) -> float:
+    """Median over rounds of time(name) / time(base) measured in the same round."""
+    return statistics.median(t / b for t, b in zip(times[name], times[base]))
 
 
 def main(argv=None):
@@ -45,7 +53,7 @@ def main(argv=None):
     ap.add_argument("--shape", default="256,16,32,32")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=50, help="rounds; every case runs once per round")
     ap.add_argument("--form", default="A")
     ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                     help="cpu: process CPU time, steadier than wall time on a busy CPU machine")
@@ -84,19 +92,18 @@ def main(argv=None):
     cases["pau op fwd"] = lambda: op(x)
     cases["pau op fwd+bwd"] = fwd_bwd(op)
 
-    results = {}
-    for name, fn in cases.items():
-        clock = time.process_time if args.clock == "cpu" else time.perf_counter
-        results[name] = timeit(fn, device, args.repeat, clock=clock)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    times = measure(cases, device, args.repeat, clock=clock)
+    results = {name: statistics.median(t) for name, t in times.items()}
 
     numel, itemsize = x.numel(), x.element_size()
     print(f"shape {shape} {args.dtype} on {device} ({torch.get_num_threads()} threads), form {args.form}, "
           f"{args.clock} clock")
-    print(f"{'case':28s} {'time [ms]':>10s} {'vs relu':>8s}")
+    print(f"{'case':28s} {'median [ms]':>11s} {'vs relu':>8s}   (ratio: median over rounds of same-round ratios)")
     for name, t in results.items():
-        base = results["relu fwd+bwd"] if "bwd" in name else results["relu fwd"]
-        ratio = "" if name == "copy" else f"{t / base:8.2f}x"
-        print(f"{name:28s} {t * 1e3:10.3f} {ratio}")
+        base = "relu fwd+bwd" if "bwd" in name else "relu fwd"
+        ratio = "" if name == "copy" else f"{median_ratio(times, name, base):8.2f}x"
+        print(f"{name:28s} {t * 1e3:11.3f} {ratio}")
     if device.type == "cuda":
         copy_bw = 2 * numel * itemsize / results["copy"]
         fwd_bw = 2 * numel * itemsize / results["pau op fwd"]

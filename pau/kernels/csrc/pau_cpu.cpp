@@ -137,7 +137,10 @@ struct Coefs {
   inline V babs(int k) const { return (FORM == FORM_A && NOISE) ? O::vabs(cur[m1 + k]) : cur[m1 + k]; }
 };
 
-template <typename T, int FORM, bool NOISE, bool DERIV>
+// M1S, NBS: numerator and denominator lengths fixed at compile time (0: read from
+// the coefficients at run time). Fixed lengths unroll every loop, which keeps the
+// accumulators in registers; the paper's orders get such a specialisation.
+template <typename T, int FORM, bool NOISE, bool DERIV, int M1S = 0, int NBS = 0>
 struct Eval {
   using O = Ops<T>;
   using V = typename O::V;
@@ -160,14 +163,15 @@ struct Eval {
   }
 
   inline Eval(V x, const Coefs<T, FORM, NOISE>& c) {
-    horner(x, c.m1, [&](int j) { return c.a(j); }, p, dp);
+    const int m1 = M1S ? M1S : c.m1, nb = NBS ? NBS : c.nb;
+    horner(x, m1, [&](int j) { return c.a(j); }, p, dp);
     // Inner polynomial in base: A: sum |b_k| |x|^k; B, N: sum_{k>=1} b_k x^k; C: sum_{k>=0}.
     const V base = FORM == FORM_A ? O::vabs(x) : x;
     V s = V{}, ds = V{};
-    if (c.nb > 0) horner(base, c.nb, [&](int k) { return c.babs(k); }, s, ds);
+    if (nb > 0) horner(base, nb, [&](int k) { return c.babs(k); }, s, ds);
     if (FORM != FORM_C) {
       // Stored index 0 carries x^1: s <- s * base, ds <- ds * base + s.
-      if (DERIV) ds = c.nb > 0 ? ds * base + s : V{};
+      if (DERIV) ds = nb > 0 ? ds * base + s : V{};
       s = s * base;
     }
     if (FORM == FORM_A || FORM == FORM_N) {
@@ -184,27 +188,27 @@ struct Eval {
   }
 };
 
-template <typename T, int FORM, bool NOISE>
+template <typename T, int FORM, bool NOISE, int M1S, int NBS>
 void forward_span(const T* x, T* y, int64_t len, int64_t first_index, Coefs<T, FORM, NOISE>& c) {
   using O = Ops<T>;
   constexpr int L = O::L;
   int64_t i = 0;
   for (; i + L <= len; i += L) {
     c.draw(first_index + i);
-    Eval<T, FORM, NOISE, false> e(O::load(x + i), c);
+    Eval<T, FORM, NOISE, false, M1S, NBS> e(O::load(x + i), c);
     O::store(y + i, e.p / e.q);
   }
   if (i < len) {
     T bx[L] = {}, by[L];
     std::memcpy(bx, x + i, (len - i) * sizeof(T));
     c.draw(first_index + i);
-    Eval<T, FORM, NOISE, false> e(O::load(bx), c);
+    Eval<T, FORM, NOISE, false, M1S, NBS> e(O::load(bx), c);
     O::store(by, e.p / e.q);
     std::memcpy(y + i, by, (len - i) * sizeof(T));
   }
 }
 
-template <typename T, int FORM, bool NOISE>
+template <typename T, int FORM, bool NOISE, int NCS = 0>
 struct GradAccumulator {
   using O = Ops<T>;
   using V = typename O::V;
@@ -221,7 +225,7 @@ struct GradAccumulator {
     for (int k = 0; k < nc; ++k) vacc[k] = V{};
   }
   inline void flush() {
-    for (int k = 0; k < nc; ++k) {
+    for (int k = 0; k < (NCS ? NCS : nc); ++k) {
       acc[k] += O::hsum(vacc[k]);
       vacc[k] = V{};
     }
@@ -232,17 +236,19 @@ struct GradAccumulator {
   }
 };
 
-template <typename T, int FORM, bool NOISE>
+template <typename T, int FORM, bool NOISE, int M1S, int NBS>
 inline typename Ops<T>::V backward_vector(typename Ops<T>::V x, typename Ops<T>::V g,
-                                          const Coefs<T, FORM, NOISE>& c, GradAccumulator<T, FORM, NOISE>& ga) {
+                                          const Coefs<T, FORM, NOISE>& c,
+                                          GradAccumulator<T, FORM, NOISE, M1S + NBS>& ga) {
   using O = Ops<T>;
   using V = typename O::V;
-  Eval<T, FORM, NOISE, true> e(x, c);
+  const int m1 = M1S ? M1S : c.m1, nb = NBS ? NBS : c.nb;
+  Eval<T, FORM, NOISE, true, M1S, NBS> e(x, c);
   const V r = T(1) / e.q;
   const V w = g * r;           // dL/dP
   const V v = -(w * e.p) * r;  // dL/dQ
   V pw = O::splat(T(1));
-  for (int j = 0; j < c.m1; ++j) {
+  for (int j = 0; j < m1; ++j) {
     ga.vacc[j] += w * pw;
     pw = pw * x;
   }
@@ -250,15 +256,15 @@ inline typename Ops<T>::V backward_vector(typename Ops<T>::V x, typename Ops<T>:
     // dQ/db_k = sign(b_k) |x|^k; without noise the sign is applied per segment.
     const V ax = O::vabs(x);
     pw = ax;
-    for (int k = 0; k < c.nb; ++k) {
-      ga.vacc[c.m1 + k] += (NOISE ? v * O::vsgn(c.b(k)) : v) * pw;
+    for (int k = 0; k < nb; ++k) {
+      ga.vacc[m1 + k] += (NOISE ? v * O::vsgn(c.b(k)) : v) * pw;
       pw = pw * ax;
     }
   } else {
     const V t = FORM == FORM_N ? v : v * e.sg;
     pw = FORM == FORM_C ? O::splat(T(1)) : x;
-    for (int k = 0; k < c.nb; ++k) {
-      ga.vacc[c.m1 + k] += t * pw;
+    for (int k = 0; k < nb; ++k) {
+      ga.vacc[m1 + k] += t * pw;
       pw = pw * x;
     }
   }
@@ -266,16 +272,16 @@ inline typename Ops<T>::V backward_vector(typename Ops<T>::V x, typename Ops<T>:
   return w * e.dp + v * e.dq;
 }
 
-template <typename T, int FORM, bool NOISE>
+template <typename T, int FORM, bool NOISE, int M1S, int NBS>
 void backward_span(const T* g, const T* x, T* gx, int64_t len, int64_t first_index, Coefs<T, FORM, NOISE>& c,
                    double* acc) {
   using O = Ops<T>;
   constexpr int L = O::L;
-  GradAccumulator<T, FORM, NOISE> ga(c.m1 + c.nb, acc);
+  GradAccumulator<T, FORM, NOISE, M1S + NBS> ga(c.m1 + c.nb, acc);
   int64_t i = 0;
   for (; i + L <= len; i += L) {
     c.draw(first_index + i);
-    O::store(gx + i, backward_vector<T, FORM, NOISE>(O::load(x + i), O::load(g + i), c, ga));
+    O::store(gx + i, backward_vector<T, FORM, NOISE, M1S, NBS>(O::load(x + i), O::load(g + i), c, ga));
   }
   if (i < len) {
     // Padded lanes carry grad 0, so they add nothing to the coefficient sums.
@@ -283,7 +289,7 @@ void backward_span(const T* g, const T* x, T* gx, int64_t len, int64_t first_ind
     std::memcpy(bx, x + i, (len - i) * sizeof(T));
     std::memcpy(bg, g + i, (len - i) * sizeof(T));
     c.draw(first_index + i);
-    O::store(bo, backward_vector<T, FORM, NOISE>(O::load(bx), O::load(bg), c, ga));
+    O::store(bo, backward_vector<T, FORM, NOISE, M1S, NBS>(O::load(bx), O::load(bg), c, ga));
     std::memcpy(gx + i, bo, (len - i) * sizeof(T));
   }
   ga.flush();
@@ -301,7 +307,7 @@ inline Layout layout(int64_t rows, int64_t row_len, int64_t groups) {
   return {rows, row_len, groups, segs};
 }
 
-template <typename T, int FORM, bool NOISE>
+template <typename T, int FORM, bool NOISE, int M1S, int NBS>
 void forward_all(const T* x, T* y, Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz,
                  int nthreads) {
   const int64_t work = lo.rows * lo.segs;
@@ -316,13 +322,13 @@ void forward_all(const T* x, T* y, Layout lo, const T* a, int m1, const T* b, in
       if (!sets[g]) sets[g] = new Coefs<T, FORM, NOISE>(a + g * m1, m1, b + g * nb, nb, &nz);
       const int64_t start = r * lo.row_len + s * SEGMENT;
       const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
-      forward_span<T, FORM, NOISE>(x + start, y + start, len, start, *sets[g]);
+      forward_span<T, FORM, NOISE, M1S, NBS>(x + start, y + start, len, start, *sets[g]);
     }
     for (auto* p : sets) delete p;
   }
 }
 
-template <typename T, int FORM, bool NOISE>
+template <typename T, int FORM, bool NOISE, int M1S, int NBS>
 void backward_all(const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1, const T* b, int nb,
                   const Noise& nz, double* coef_grad, double* partial, int nthreads) {
   const int64_t work = lo.rows * lo.segs;
@@ -339,7 +345,7 @@ void backward_all(const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1,
       const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
       double* acc = partial + w * nc;
       std::fill(acc, acc + nc, 0.0);
-      backward_span<T, FORM, NOISE>(gy + start, x + start, gx + start, len, start, *sets[g], acc);
+      backward_span<T, FORM, NOISE, M1S, NBS>(gy + start, x + start, gx + start, len, start, *sets[g], acc);
     }
     for (auto* p : sets) delete p;
   }
@@ -351,14 +357,37 @@ void backward_all(const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1,
   }
 }
 
+// The paper's orders m = 5, n = 4 (form C: b_0..b_4) run fully unrolled code.
+template <typename T, int FORM>
+constexpr int paper_nb() {
+  return FORM == FORM_C ? 5 : 4;
+}
+
+template <typename T, int FORM, bool NOISE>
+void forward_orders(const T* x, T* y, Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz, int nt) {
+  if (m1 == 6 && nb == paper_nb<T, FORM>())
+    forward_all<T, FORM, NOISE, 6, paper_nb<T, FORM>()>(x, y, lo, a, m1, b, nb, nz, nt);
+  else
+    forward_all<T, FORM, NOISE, 0, 0>(x, y, lo, a, m1, b, nb, nz, nt);
+}
+
+template <typename T, int FORM, bool NOISE>
+void backward_orders(const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1, const T* b, int nb,
+                     const Noise& nz, double* cg, double* part, int nt) {
+  if (m1 == 6 && nb == paper_nb<T, FORM>())
+    backward_all<T, FORM, NOISE, 6, paper_nb<T, FORM>()>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
+  else
+    backward_all<T, FORM, NOISE, 0, 0>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
+}
+
 template <typename T, bool NOISE>
 void forward_dispatch(int form, const T* x, T* y, Layout lo, const T* a, int m1, const T* b, int nb,
                       const Noise& nz, int nt) {
   switch (form) {
-    case FORM_A: return forward_all<T, FORM_A, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
-    case FORM_B: return forward_all<T, FORM_B, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
-    case FORM_C: return forward_all<T, FORM_C, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
-    default: return forward_all<T, FORM_N, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
+    case FORM_A: return forward_orders<T, FORM_A, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
+    case FORM_B: return forward_orders<T, FORM_B, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
+    case FORM_C: return forward_orders<T, FORM_C, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
+    default: return forward_orders<T, FORM_N, NOISE>(x, y, lo, a, m1, b, nb, nz, nt);
   }
 }
 
@@ -366,10 +395,10 @@ template <typename T, bool NOISE>
 void backward_dispatch(int form, const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1, const T* b,
                        int nb, const Noise& nz, double* cg, double* part, int nt) {
   switch (form) {
-    case FORM_A: return backward_all<T, FORM_A, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
-    case FORM_B: return backward_all<T, FORM_B, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
-    case FORM_C: return backward_all<T, FORM_C, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
-    default: return backward_all<T, FORM_N, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
+    case FORM_A: return backward_orders<T, FORM_A, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
+    case FORM_B: return backward_orders<T, FORM_B, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
+    case FORM_C: return backward_orders<T, FORM_C, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
+    default: return backward_orders<T, FORM_N, NOISE>(gy, x, gx, lo, a, m1, b, nb, nz, cg, part, nt);
   }
 }
 
