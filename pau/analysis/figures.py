@@ -71,7 +71,7 @@ def plot_curves(curves: pd.DataFrame, out_dir) -> list[Path]:
         axes[0].legend(fontsize=7, ncol=2)
         fig.suptitle(f"{display(MODELS, model)} on {display(DATASETS, dataset)} (mean ± std over seeds)")
         fig.tight_layout()
-        written += _save(fig, Path(out_dir) / f"curves_{dataset}_{model}")
+        written += save_figure(fig, Path(out_dir) / f"curves_{dataset}_{model}")
     return written
 
 
@@ -167,12 +167,13 @@ def plot_learned_activations(model, inputs=None, out_stem=None, title=None, x_ra
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    written = _save(fig, Path(out_stem)) if out_stem is not None else []
+    written = save_figure(fig, Path(out_stem)) if out_stem is not None else []
     plt.close(fig)
     return written
 
 
-def _save(fig, stem: Path) -> list[Path]:
+def save_figure(fig, stem: Path) -> list[Path]:
+    """The figure as PNG and PDF at ``stem``; closes it."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for p in paths:

@@ -252,13 +252,9 @@ def plot_pruning(summary: pd.DataFrame, out_stem) -> list[Path]:
         ax.legend(fontsize=8)
     fig.suptitle("Accuracy under pruning (mean ± std over seeds)")
     fig.tight_layout()
-    stem = Path(out_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    from .figures import save_figure
+
+    return save_figure(fig, Path(out_stem))
 
 
 def write_figure(pruning_csv, out_dir, ddof: int = 0) -> list[Path]:

@@ -118,18 +118,26 @@ def _evaluate(x, a_ptr, b_ptr, e, alpha, M1: tl.constexpr, NB: tl.constexpr, FOR
 
 
 @triton.jit
-def _pau_forward_kernel(x_ptr, y_ptr, a_ptr, b_ptr, seed_ptr, alpha_ptr, row_len, blocks_per_row,
-                        G: tl.constexpr, M1: tl.constexpr, NB: tl.constexpr, FORM: tl.constexpr,
-                        NOISE: tl.constexpr, CDT: tl.constexpr, BLOCK: tl.constexpr):
-    pid = tl.program_id(0).to(tl.int64)
+def _block(pid, x_ptr, seed_ptr, alpha_ptr, row_len, blocks_per_row, G: tl.constexpr, NOISE: tl.constexpr,
+           CDT: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's offsets (64-bit), mask, coefficient group, inputs, hash and alpha."""
     row = pid // blocks_per_row
     col = (pid % blocks_per_row) * BLOCK + tl.arange(0, BLOCK)
     mask = col < row_len
     offs = row * row_len + col
-    group = row % G
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(CDT)
     e = _element_hash(offs, seed_ptr) if NOISE else offs
     alpha = tl.load(alpha_ptr).to(CDT)
+    return offs, mask, row % G, x, e, alpha
+
+
+@triton.jit
+def _pau_forward_kernel(x_ptr, y_ptr, a_ptr, b_ptr, seed_ptr, alpha_ptr, row_len, blocks_per_row,
+                        G: tl.constexpr, M1: tl.constexpr, NB: tl.constexpr, FORM: tl.constexpr,
+                        NOISE: tl.constexpr, CDT: tl.constexpr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0).to(tl.int64)
+    offs, mask, group, x, e, alpha = _block(pid, x_ptr, seed_ptr, alpha_ptr, row_len, blocks_per_row, G, NOISE,
+                                            CDT, BLOCK)
     p, dp, q, dq, sg = _evaluate(x, a_ptr + group * M1, b_ptr + group * NB, e, alpha, M1, NB, FORM, NOISE,
                                  False, CDT)
     tl.store(y_ptr + offs, (p / q).to(y_ptr.dtype.element_ty), mask=mask)
@@ -140,15 +148,9 @@ def _pau_backward_kernel(g_ptr, x_ptr, gx_ptr, a_ptr, b_ptr, seed_ptr, alpha_ptr
                          blocks_per_row, G: tl.constexpr, M1: tl.constexpr, NB: tl.constexpr,
                          FORM: tl.constexpr, NOISE: tl.constexpr, CDT: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0).to(tl.int64)
-    row = pid // blocks_per_row
-    col = (pid % blocks_per_row) * BLOCK + tl.arange(0, BLOCK)
-    mask = col < row_len
-    offs = row * row_len + col
-    group = row % G
-    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(CDT)
+    offs, mask, group, x, e, alpha = _block(pid, x_ptr, seed_ptr, alpha_ptr, row_len, blocks_per_row, G, NOISE,
+                                            CDT, BLOCK)
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(CDT)
-    e = _element_hash(offs, seed_ptr) if NOISE else offs
-    alpha = tl.load(alpha_ptr).to(CDT)
     bp = b_ptr + group * NB
     p, dp, q, dq, sg = _evaluate(x, a_ptr + group * M1, bp, e, alpha, M1, NB, FORM, NOISE, True, CDT)
     w = tl.where(mask, g / q, 0.0)  # dL/dP
