@@ -87,7 +87,7 @@ def test_groups_and_noise_match_reference(backend, form):
 
 @pytest.mark.parametrize("size", [1, 7, 255, 256, 257, 16384 + 3, 3 * 16384 + 1000])
 def test_cpu_tails_and_segments(size):
-    # Sizes around the tile (256) and segment (16384) boundaries of the CPU kernel.
+    # Sizes around the CPU kernel's vector (16), accumulator flush (256) and segment (16384) boundaries.
     a, b = coefficients(5, 4, "A", dtype=torch.float32)
     x = torch.randn(size)
     g = torch.randn_like(x)
