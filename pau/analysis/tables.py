@@ -280,38 +280,42 @@ def _family_vs(values: dict, baseline: str):
     return _round(max(fam)) >= _round(values[baseline])
 
 
+
+def _count_family_vs(comparisons, baselines) -> pd.DataFrame:
+    """Per baseline, how many of the {activation: accuracy} comparisons PAU/RPAU win (>=) or lose."""
+    counts = {b: [0, 0] for b in baselines}
+    for values in comparisons:
+        for b in baselines:
+            res = _family_vs(values, b)
+            if res is not None:
+                counts[b][0 if res else 1] += 1
+    return pd.DataFrame({"baseline": list(counts), "at_least": [c[0] for c in counts.values()],
+                         "below": [c[1] for c in counts.values()]})
+
 def table5_by_column(summary: pd.DataFrame, baselines=TABLE5_BASELINES) -> pd.DataFrame:
     """Per baseline: columns (dataset, architecture) where max(PAU, RPAU) mean >= / < the baseline mean.
 
     A column with top-5 accuracy (ImageNet) counts top-1 and top-5 separately, as the paper does.
     """
-    counts = {b: [0, 0] for b in baselines}
-    for _, col in summary.groupby(["dataset", "architecture"], sort=False):
-        metrics = ["mean"] + (["acc5_mean"] if "acc5_mean" in col and col["acc5_mean"].notna().any() else [])
-        for metric in metrics:
-            values = dict(zip(col["activation"], col[metric]))
-            for b in baselines:
-                res = _family_vs(values, b)
-                if res is not None:
-                    counts[b][0 if res else 1] += 1
-    return pd.DataFrame({"baseline": list(counts), "at_least": [c[0] for c in counts.values()],
-                         "below": [c[1] for c in counts.values()]})
+    def comparisons():
+        for _, col in summary.groupby(["dataset", "architecture"], sort=False):
+            metrics = ["mean"] + (["acc5_mean"] if "acc5_mean" in col and col["acc5_mean"].notna().any() else [])
+            for metric in metrics:
+                yield dict(zip(col["activation"], col[metric]))
+
+    return _count_family_vs(comparisons(), baselines)
 
 
 def table5_by_run(runs: pd.DataFrame, baselines=TABLE5_BASELINES) -> pd.DataFrame:
     """Per baseline: runs where the better of the PAU and RPAU runs of the same seed is >= / < it."""
     used = one_run_per_seed(counted(runs)).copy()
     used["act"] = used["activation"].map(lambda a: display(ACTIVATIONS, a))
-    counts = {b: [0, 0] for b in baselines}
-    for _, g in used.groupby(["dataset", "model", "seed"], sort=False):
-        for metric in ("test_acc", "test_acc5"):
-            values = {a: 100.0 * v for a, v in zip(g["act"], g[metric].astype(float)) if not pd.isna(v)}
-            for b in baselines:
-                res = _family_vs(values, b)
-                if res is not None:
-                    counts[b][0 if res else 1] += 1
-    return pd.DataFrame({"baseline": list(counts), "at_least": [c[0] for c in counts.values()],
-                         "below": [c[1] for c in counts.values()]})
+    def comparisons():
+        for _, g in used.groupby(["dataset", "model", "seed"], sort=False):
+            for metric in ("test_acc", "test_acc5"):
+                yield {a: 100.0 * v for a, v in zip(g["act"], g[metric].astype(float)) if not pd.isna(v)}
+
+    return _count_family_vs(comparisons(), baselines)
 
 
 def paper_table5_by_column(paper_dir=PAPER_DIR) -> pd.DataFrame:

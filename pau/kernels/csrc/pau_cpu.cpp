@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -307,25 +308,33 @@ inline Layout layout(int64_t rows, int64_t row_len, int64_t groups) {
   return {rows, row_len, groups, segs};
 }
 
-template <typename T, int FORM, bool NOISE, int M1S, int NBS>
-void forward_all(const T* x, T* y, Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz,
-                 int nthreads) {
+// Runs body(w, start, len, coefs) for every segment w in parallel (static schedule);
+// each thread builds a group's coefficient set on first use.
+template <typename T, int FORM, bool NOISE, typename Body>
+void for_each_segment(Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz, int nthreads,
+                      Body body) {
   const int64_t work = lo.rows * lo.segs;
 #pragma omp parallel num_threads(nthreads) if (work > 1)
   {
-    // One coefficient set per thread and group, built lazily.
-    std::vector<Coefs<T, FORM, NOISE>*> sets(lo.groups, nullptr);
+    std::vector<std::unique_ptr<Coefs<T, FORM, NOISE>>> sets(lo.groups);
 #pragma omp for schedule(static)
     for (int64_t w = 0; w < work; ++w) {
       const int64_t r = w / lo.segs, s = w % lo.segs;
       const int64_t g = r % lo.groups;
-      if (!sets[g]) sets[g] = new Coefs<T, FORM, NOISE>(a + g * m1, m1, b + g * nb, nb, &nz);
+      if (!sets[g]) sets[g].reset(new Coefs<T, FORM, NOISE>(a + g * m1, m1, b + g * nb, nb, &nz));
       const int64_t start = r * lo.row_len + s * SEGMENT;
-      const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
-      forward_span<T, FORM, NOISE, M1S, NBS>(x + start, y + start, len, start, *sets[g]);
+      body(w, start, std::min(SEGMENT, lo.row_len - s * SEGMENT), *sets[g]);
     }
-    for (auto* p : sets) delete p;
   }
+}
+
+template <typename T, int FORM, bool NOISE, int M1S, int NBS>
+void forward_all(const T* x, T* y, Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz,
+                 int nthreads) {
+  for_each_segment<T, FORM, NOISE>(lo, a, m1, b, nb, nz, nthreads,
+                                   [&](int64_t, int64_t start, int64_t len, Coefs<T, FORM, NOISE>& c) {
+                                     forward_span<T, FORM, NOISE, M1S, NBS>(x + start, y + start, len, start, c);
+                                   });
 }
 
 template <typename T, int FORM, bool NOISE, int M1S, int NBS>
@@ -333,22 +342,12 @@ void backward_all(const T* gy, const T* x, T* gx, Layout lo, const T* a, int m1,
                   const Noise& nz, double* coef_grad, double* partial, int nthreads) {
   const int64_t work = lo.rows * lo.segs;
   const int nc = m1 + nb;
-#pragma omp parallel num_threads(nthreads) if (work > 1)
-  {
-    std::vector<Coefs<T, FORM, NOISE>*> sets(lo.groups, nullptr);
-#pragma omp for schedule(static)
-    for (int64_t w = 0; w < work; ++w) {
-      const int64_t r = w / lo.segs, s = w % lo.segs;
-      const int64_t g = r % lo.groups;
-      if (!sets[g]) sets[g] = new Coefs<T, FORM, NOISE>(a + g * m1, m1, b + g * nb, nb, &nz);
-      const int64_t start = r * lo.row_len + s * SEGMENT;
-      const int64_t len = std::min(SEGMENT, lo.row_len - s * SEGMENT);
-      double* acc = partial + w * nc;
-      std::fill(acc, acc + nc, 0.0);
-      backward_span<T, FORM, NOISE, M1S, NBS>(gy + start, x + start, gx + start, len, start, *sets[g], acc);
-    }
-    for (auto* p : sets) delete p;
-  }
+  for_each_segment<T, FORM, NOISE>(
+      lo, a, m1, b, nb, nz, nthreads, [&](int64_t w, int64_t start, int64_t len, Coefs<T, FORM, NOISE>& c) {
+        double* acc = partial + w * nc;
+        std::fill(acc, acc + nc, 0.0);
+        backward_span<T, FORM, NOISE, M1S, NBS>(gy + start, x + start, gx + start, len, start, c, acc);
+      });
   // Fixed-order reduction of the partial sums: bitwise reproducible.
   std::fill(coef_grad, coef_grad + lo.groups * nc, 0.0);
   for (int64_t w = 0; w < work; ++w) {
