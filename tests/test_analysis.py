@@ -24,7 +24,8 @@ def make_run(root, dataset, model, activation, seed, test_accs, *, max_epochs=No
     trainer = {"max_epochs": max_epochs, "limit_train_batches": 1.0, **((extra or {}).get("trainer", {}))}
     cfg = (
         f"seed: {seed}\npaths:\n  runs_dir: {root}\ndata:\n  name: {dataset}\n  batch_size: 256\n"
-        f"model:\n  name: {model}\nactivation:\n  name: {activation}\ntrainer:\n"
+        + "".join(f"  {k}: {v}\n" for k, v in (extra or {}).get("data", {}).items())
+        + f"model:\n  name: {model}\nactivation:\n  name: {activation}\ntrainer:\n"
         + "".join(f"  {k}: {v}\n" for k, v in trainer.items())
         + (f"budget: {budget}\n" if budget else "")
     )
@@ -103,7 +104,7 @@ def test_collect_reads_status_duplicates_and_problems(grid, capsys):
 
     assert collect.main([str(grid / "runs"), str(grid / "copy"), "--out", str(grid / "out" / "runs.csv")]) == 0
     err = capsys.readouterr().err
-    assert "14 run folders: 10 finished, 1 incomplete, 1 failed, 1 invalid, 1 duplicates" in err
+    assert "14 run folders: 10 finished, 0 diverged, 1 incomplete, 1 failed, 1 invalid, 1 duplicates" in err
     assert "incomplete (1/2 epochs)" in err and "RuntimeError: loss is nan" in err
     assert len(pd.read_csv(grid / "out" / "runs.csv")) == 14
 
@@ -144,7 +145,7 @@ def test_table2_cells_marks_and_paper_deltas(grid):
     assert rows["RPAU"][1] == "**◦99.30** (99.42; -0.12)"
     assert rows["PAU"][1] == "99.20 (99.26; -0.06)"
     assert "Budget: max_epochs 2; seeds per cell 2-3 (0, 1, 2); data full; activations ReLU, Swish, PAU, RPAU." in md
-    assert "Runs counted: 10 finished; not counted: 1 incomplete, 1 failed, 1 duplicates." in md
+    assert "Runs counted: 10 finished; not counted: 0 diverged, 1 incomplete, 1 failed, 1 duplicates." in md
     assert "Paper: 100 epochs, 5 seeds, full data." in md
     tex = (out / "table2.tex").read_text()
     assert r"\textbf{$\bullet$99.10 $\pm$ 0.20} {\scriptsize(99.26 $\pm$ 0.11; $-0.16$)}" in tex
@@ -279,3 +280,40 @@ def test_layer_inputs_and_learned_activation_figure(tmp_path):
     assert model.training  # restored after the eval-mode pass
     written = figures.plot_learned_activations(model, torch.tensor([[1.0], [3.0]]), tmp_path / "act")
     assert [p.suffix for p in written] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in written)
+
+
+def test_columns_of_different_budgets_state_each_budget(tmp_path):
+    # LeNet: 3 seeds of 2 epochs on the full set; VGG-8: 2 seeds of 1 epoch on a 4,000-image subset.
+    for seed in range(3):
+        make_run(tmp_path, "mnist", "lenet", "relu", seed, [0.97, 0.98])
+    for seed in range(2):
+        make_run(tmp_path, "mnist", "vgg8_mnist", "relu", seed, [0.5], extra={"data": {"train_subset": 4000}})
+    runs = collect.collect([tmp_path])
+    tables.write_tables(runs, tmp_path / "t", paper_dir=PAPER)
+    md = (tmp_path / "t" / "table2.md").read_text()
+    assert ("Budget per column — MNIST LeNet: max_epochs 2; seeds per cell 3 (0, 1, 2); data full; "
+            "MNIST VGG-8: max_epochs 1; seeds per cell 2 (0, 1); data data.train_subset=4000. "
+            "Activations ReLU.") in md
+    summary = pd.read_csv(tmp_path / "t" / "summary.csv")
+    assert summary["seconds_per_epoch"].tolist() == [2.0, 2.0]  # make_run's runs take 2 s per epoch
+
+
+def test_diverged_runs_are_kept_apart_and_named(tmp_path):
+    nan = float("nan")
+    for seed, acc in enumerate([0.98, 0.96]):
+        make_run(tmp_path, "mnist", "lenet", "slaf", seed, [acc])
+    make_run(tmp_path, "mnist", "lenet", "slaf", 2, [0.5, 0.098], train_losses=[0.5, nan])
+    for seed in range(2):
+        make_run(tmp_path, "mnist", "vgg8_mnist", "slaf", seed, [0.098], train_losses=[float("inf")])
+    runs = collect.collect([tmp_path])
+    assert runs["status"].tolist() == ["finished", "finished", "diverged", "diverged", "diverged"]
+    s = tables.summarize(runs).set_index("model_key")
+    # 98 and 96: mean 97, population std 1; the diverged run's 9.8% is not averaged in.
+    assert (s.loc["lenet", "n"], s.loc["lenet", "diverged"], s.loc["lenet", "mean"]) == (2, 1, pytest.approx(97.0))
+    assert (s.loc["vgg8_mnist", "n"], s.loc["vgg8_mnist", "diverged"]) == (0, 2)
+    tables.write_tables(runs, tmp_path / "t", paper_dir=PAPER)
+    md = (tmp_path / "t" / "table2.md").read_text()
+    # The paper's column order: VGG-8, then LeNet.
+    assert md_rows(md)["SLAF"] == ["2 of 2 diverged (paper —)", "— (paper —)",
+                                   "**•97.00 ± 1.00 (1 of 3 diverged)** (paper —)", "**•98.00** (paper —)"]
+    assert "not counted: 3 diverged, 0 incomplete, 0 failed, 0 duplicates." in md

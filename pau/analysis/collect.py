@@ -5,7 +5,9 @@ A run folder is any folder holding a ``config.yaml`` with ``data.name``,
 what a run is comes from that saved config, never from the folder's name. Its
 state comes from the files beside it:
 
-- ``final_metrics.json`` with status "finished": finished;
+- ``final_metrics.json`` with status "finished": finished, or diverged when its
+  training loss ended non-finite (NaN or infinite: the run is kept but its
+  accuracy is not averaged, as the paper reports such runs);
 - ``error.txt`` (and no final metrics): failed;
 - otherwise: incomplete, with the epochs ``metrics.csv`` holds so far.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -32,7 +35,7 @@ REQUIRED = {"dataset": "data.name", "model": "model.name", "activation": "activa
 NOT_IDENTITY = ("hydra", "launcher") + tuple(NON_RESULT_KEYS)
 # Keys that shrink a run below the paper's: recorded as its budget.
 SUBSET_KEYS = ("limit", "subset", "fraction", "max_samples", "num_samples", "train_size", "test_size")
-STATUS_RANK = {"finished": 0, "incomplete": 1, "failed": 2, "invalid": 3}
+STATUS_RANK = {"finished": 0, "diverged": 1, "incomplete": 2, "failed": 3, "invalid": 4}
 
 COLUMNS = [
     "dataset", "model", "activation", "seed", "status", "max_epochs", "epochs_done",
@@ -146,11 +149,27 @@ def read_run(run_dir) -> dict:
         for key in ("test_acc", "best_test_acc", "test_acc5", "train_loss", "seconds", "seconds_per_epoch", "num_parameters"):
             row[key] = final.get(key)
         row["epochs_done"] = final.get("epochs", row["epochs_done"])
+        if _diverged(final, metrics):
+            row["status"] = "diverged"
     elif error_path.is_file():
         row.update(status="failed", error=_last_line(error_path))
     else:
         row["status"] = "incomplete"
     return row
+
+
+def _diverged(final: dict, metrics: pd.DataFrame | None) -> bool:
+    """A finished run whose training loss ended NaN or infinite."""
+    losses = [final.get("train_loss")]
+    if metrics is not None and len(metrics) and "train_loss" in metrics:
+        losses.append(metrics["train_loss"].iloc[-1])
+    values = []
+    for v in losses:
+        try:
+            values.append(float(v))
+        except (TypeError, ValueError):  # missing or unreadable: says nothing
+            pass
+    return any(not math.isfinite(v) for v in values)
 
 
 def _written_at(run_dir: str) -> float:
@@ -192,10 +211,10 @@ def collect(roots) -> pd.DataFrame:
     return runs.sort_values(["dataset", "model", "activation", "seed", "run_dir"], na_position="last").reset_index(drop=True)
 
 
-def counted(runs: pd.DataFrame) -> pd.DataFrame:
-    """The finished runs that count: duplicates dropped."""
+def counted(runs: pd.DataFrame, statuses=("finished",)) -> pd.DataFrame:
+    """The finished runs that count (or those of ``statuses``): duplicates dropped."""
     dup = runs["duplicate_of"].fillna("").astype(str)
-    return runs[(runs["status"] == "finished") & (dup == "")]
+    return runs[runs["status"].isin(statuses) & (dup == "")]
 
 
 def report(runs: pd.DataFrame, out=None) -> None:
@@ -204,10 +223,13 @@ def report(runs: pd.DataFrame, out=None) -> None:
     dup = runs["duplicate_of"].fillna("").astype(str) != ""
     status = runs.loc[~dup, "status"].value_counts()
     print(
-        f"{len(runs)} run folders: {status.get('finished', 0)} finished, {status.get('incomplete', 0)} incomplete, "
+        f"{len(runs)} run folders: {status.get('finished', 0)} finished, {status.get('diverged', 0)} diverged, "
+        f"{status.get('incomplete', 0)} incomplete, "
         f"{status.get('failed', 0)} failed, {status.get('invalid', 0)} invalid, {int(dup.sum())} duplicates",
         file=out,
     )
+    for _, r in runs[~dup & (runs["status"] == "diverged")].iterrows():
+        print(f"  diverged (training loss {r.train_loss}): {r.run_dir}", file=out)
     for _, r in runs[~dup & (runs["status"] == "incomplete")].iterrows():
         print(f"  incomplete ({r.epochs_done}/{r.max_epochs} epochs): {r.run_dir}", file=out)
     for _, r in runs[~dup & runs["status"].isin(["failed", "invalid"])].iterrows():

@@ -63,21 +63,26 @@ BEST, RUNNER_UP = "•", "◦"
 
 # --------------------------------------------------------------------------- statistics
 def summarize(runs: pd.DataFrame, ddof: int = 0) -> pd.DataFrame:
-    """Per (dataset, model, activation): n, seeds, mean/std/best of test_acc (and test_acc5), in percent."""
-    runs = one_run_per_seed(counted(runs))
+    """Per (dataset, model, activation): n, seeds, mean/std/best of test_acc (and test_acc5), in percent,
+    over the finished runs; how many diverged (not averaged, as the paper); the median seconds per epoch."""
+    runs = one_run_per_seed(counted(runs, ("finished", "diverged")))
     rows = []
-    for (dataset, model, activation), g in runs.groupby(["dataset", "model", "activation"], sort=False):
+    for (dataset, model, activation), cell in runs.groupby(["dataset", "model", "activation"], sort=False):
+        g = cell[cell["status"] == "finished"]
         row = {
             "dataset": display(DATASETS, dataset), "architecture": display(MODELS, model),
             "activation": display(ACTIVATIONS, activation),
             "dataset_key": dataset, "model_key": model, "activation_key": activation,
             "n": len(g), "seeds": " ".join(str(s) for s in sorted(g["seed"].astype(int))),
+            "diverged": len(cell) - len(g),
         }
         for prefix, col in (("", "test_acc"), ("acc5_", "test_acc5")):
             acc = 100.0 * g[col].astype(float).dropna()
             row[f"{prefix}mean"] = acc.mean() if len(acc) else np.nan
             row[f"{prefix}std"] = acc.std(ddof=ddof) if len(acc) > ddof else np.nan
             row[f"{prefix}best"] = acc.max() if len(acc) else np.nan
+        # The cost of a cell: wall seconds per epoch (training plus test pass), median over its seeds.
+        row["seconds_per_epoch"] = g["seconds_per_epoch"].astype(float).median()
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -183,23 +188,35 @@ def render_latex(header: list[str], rows: list[list], notes: list[str], title: s
 
 # --------------------------------------------------------------------------- tables 2-4
 def budget_notes(runs: pd.DataFrame, datasets, paper_budget: str | None, ddof: int, topk: bool = False) -> list[str]:
-    """What budget made a table: epochs, seeds, data, activations, and the runs that did not count."""
+    """What budget made a table: epochs, seeds, data, activations, and the runs that did not count.
+
+    One line for the table when all its columns share a budget, else one line per column."""
     scope = runs[runs["dataset"].isin(datasets)]
     used = one_run_per_seed(counted(scope))
-    epochs = sorted({int(e) for e in used["max_epochs"].dropna()})
-    per_cell = used.groupby(["dataset", "model", "activation"]).size()
-    seeds = sorted({int(s) for s in used["seed"].dropna()})
-    subsets = sorted(set(used["data_subset"].fillna("full")))
+
+    def budget(part: pd.DataFrame) -> str:
+        epochs = sorted({int(e) for e in part["max_epochs"].dropna()})
+        per_cell = part.groupby(["dataset", "model", "activation"]).size()
+        seeds = sorted({int(s) for s in part["seed"].dropna()})
+        subsets = sorted(set(part["data_subset"].fillna("full")))
+        n_seeds = f"{per_cell.min()}" if per_cell.min() == per_cell.max() else f"{per_cell.min()}-{per_cell.max()}"
+        return (f"max_epochs {', '.join(map(str, epochs)) or '—'}; seeds per cell {n_seeds} "
+                f"({', '.join(map(str, seeds))}); data {', '.join(subsets)}")
+
+    columns = {(d, m): budget(g) for (d, m), g in used.groupby(["dataset", "model"], sort=False)}
     acts = [display(ACTIVATIONS, a) for a in ACTIVATIONS if a in set(used["activation"])]
     acts += sorted(set(used["activation"]) - set(ACTIVATIONS))
     dup = scope["duplicate_of"].fillna("").astype(str) != ""
     left_out = scope[~dup]["status"].value_counts()
-    n_seeds = f"{per_cell.min()}" if per_cell.min() == per_cell.max() else f"{per_cell.min()}-{per_cell.max()}"
+    if len(set(columns.values())) <= 1:
+        line = f"Budget: {budget(used)}; activations {', '.join(acts)}."
+    else:
+        per_column = "; ".join(f"{display(DATASETS, d)} {display(MODELS, m)}: {b}" for (d, m), b in columns.items())
+        line = f"Budget per column — {per_column}. Activations {', '.join(acts)}."
     notes = [
-        f"Budget: max_epochs {', '.join(map(str, epochs)) or '—'}; seeds per cell {n_seeds} "
-        f"({', '.join(map(str, seeds))}); data {', '.join(subsets)}; activations {', '.join(acts)}.",
-        f"Runs counted: {len(used)} finished; not counted: {left_out.get('incomplete', 0)} incomplete, "
-        f"{left_out.get('failed', 0)} failed, {int(dup.sum())} duplicates.",
+        line,
+        f"Runs counted: {len(used)} finished; not counted: {left_out.get('diverged', 0)} diverged, "
+        f"{left_out.get('incomplete', 0)} incomplete, {left_out.get('failed', 0)} failed, {int(dup.sum())} duplicates.",
     ]
     if "budget_note" in used:
         remarks = sorted({str(b) for b in used["budget_note"].dropna() if str(b)})
@@ -237,6 +254,10 @@ def seeds_table(ours: pd.DataFrame, paper: pd.DataFrame, paper_order=None, colum
             for stat in ("mean", "best"):
                 ours_v = col.loc[a, stat] if a in col.index else np.nan
                 text = _fmt(ours_v, col.loc[a, "std"]) if stat == "mean" and a in col.index else _fmt(ours_v)
+                if stat == "mean" and a in col.index and col.loc[a, "diverged"]:
+                    runs_ = int(col.loc[a, "n"] + col.loc[a, "diverged"])
+                    gone = f"{int(col.loc[a, 'diverged'])} of {runs_} diverged"
+                    text = gone if text is None else f"{text} ({gone})"
                 if has_p:
                     p_text = _fmt(pap.loc[a, "mean"], pap.loc[a, "std"]) if stat == "mean" else _fmt(pap.loc[a, "best"])
                     delta = round(ours_v, 2) - pap.loc[a, stat] if not pd.isna(ours_v) else None
