@@ -38,9 +38,11 @@ QUIET=(trainer.enable_progress_bar=false trainer.enable_model_summary=false)
 "${BIN}pau-collect" "$LENET_RUNS" "$VGG_RUNS" --out runs/mnist_reproduction.csv
 "${BIN}pau-figures" runs/mnist_reproduction.csv --out "$OUT/figures" --data-root "$DATA_ROOT"
 
-# The small summaries of every run, then the runs table and tables made from them alone.
+# The small summaries of every finished run (replacing any earlier ones), then the runs
+# table and the tables made from them alone.
+rm -rf "$OUT/runs"
 for root in "$LENET_RUNS" "$VGG_RUNS"; do
-  find "$root" -name config.yaml -printf '%h\n' | while read -r run; do
+  find "$root" -name final_metrics.json -printf '%h\n' | while read -r run; do
     dest="$OUT/runs/${run#"$root"/}"
     mkdir -p "$dest"
     cp "$run"/config.yaml "$run"/metrics.csv "$run"/final_metrics.json "$dest"/
