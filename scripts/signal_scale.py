@@ -8,29 +8,31 @@ barely depend on the image, training starts on a plateau at chance level.
 
     python scripts/signal_scale.py --data-root ../shared/data
     python scripts/signal_scale.py --model lenet --activations relu pau
+    python scripts/signal_scale.py --data digits          # offline
 
-Uses 256 MNIST test images (--images) (normalised and padded to 32x32 as in training), or
-standard-normal inputs with --random.
+The inputs are test images of ``--data`` exactly as training sees them (the data
+set's config in conf/data/, loaded by the project's data module), or standard-normal
+inputs with --random.
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import nn
 
+from pau.analysis.figures import data_batch
 from pau.models import create_model
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
 
 
-def mnist_batch(root: str, n: int) -> torch.Tensor:
-    from torchvision.datasets import MNIST
-
-    images = MNIST(root, train=False, download=False).data[:n].float().div(255)
-    x = ((images - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
-    return F.pad(x, (2, 2, 2, 2), value=-MNIST_MEAN / MNIST_STD)  # 28x28 -> 32x32, background value
+def sample_inputs(data: str, root: str, n: int) -> torch.Tensor:
+    """``n`` normalised test images of data set ``data`` (a conf/data/ name), as a network sees them."""
+    config = {"seed": 0, "data": OmegaConf.to_container(OmegaConf.load(CONF_DATA / f"{data}.yaml"))}
+    return data_batch(config, size=n, data_root=root)
 
 
 @torch.no_grad()
@@ -48,12 +50,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="vgg8_mnist")
     parser.add_argument("--activations", nargs="+", default=["relu", "lrelu", "pau", "rpau"])
-    parser.add_argument("--data-root", default="data", help="folder holding MNIST/raw")
-    parser.add_argument("--random", action="store_true", help="standard-normal inputs instead of MNIST")
+    parser.add_argument("--data", default="mnist", help="a data set of conf/data/ (default: mnist)")
+    parser.add_argument("--data-root", default="data", help="folder holding the data set (MNIST/raw for mnist)")
+    parser.add_argument("--random", action="store_true", help="standard-normal inputs instead of test images")
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    x = torch.randn(args.images, 1, 32, 32) if args.random else mnist_batch(args.data_root, args.images)
+    x = torch.randn(args.images, 1, 32, 32) if args.random else sample_inputs(args.data, args.data_root, args.images)
     print(f"{args.model}, input std {x.std().item():.3f}")
     for act in args.activations:
         torch.manual_seed(args.seed)

@@ -252,6 +252,6 @@ def test_signal_scale_script_shows_vgg8_starting_input_blind(capsys):
     torch.manual_seed(0)
     lenet_stds, _ = script.block_stds(create_model("lenet", "relu").eval(), x)
     assert len(lenet_stds) == 2 and lenet_stds[-1] > stds[0] / 4
-    assert script.main(["--random", "--images", "8", "--model", "lenet", "--activations", "relu", "pau"]) == 0
+    assert script.main(["--data", "digits", "--images", "8", "--model", "lenet", "--activations", "relu", "pau"]) == 0
     out = capsys.readouterr().out
     assert len(re.findall(r"std after each block: \S+ \S+;", out)) == 2

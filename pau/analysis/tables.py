@@ -255,8 +255,8 @@ def seeds_table(ours: pd.DataFrame, paper: pd.DataFrame, paper_order=None, colum
                 ours_v = col.loc[a, stat] if a in col.index else np.nan
                 text = _fmt(ours_v, col.loc[a, "std"]) if stat == "mean" and a in col.index else _fmt(ours_v)
                 if stat == "mean" and a in col.index and col.loc[a, "diverged"]:
-                    runs_ = int(col.loc[a, "n"] + col.loc[a, "diverged"])
-                    gone = f"{int(col.loc[a, 'diverged'])} of {runs_} diverged"
+                    total = int(col.loc[a, "n"] + col.loc[a, "diverged"])
+                    gone = f"{int(col.loc[a, 'diverged'])} of {total} diverged"
                     text = gone if text is None else f"{text} ({gone})"
                 if has_p:
                     p_text = _fmt(pap.loc[a, "mean"], pap.loc[a, "std"]) if stat == "mean" else _fmt(pap.loc[a, "best"])
