@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 __all__ = ["PAU", "RPAU", "functional", "__version__"]
 
 # Heavier layers load on first use: `import pau` stays as light as the op itself.
-_SUBPACKAGES = {"activations", "models", "init", "fit", "data", "training", "analysis", "pruning"}
+_SUBPACKAGES = {"activations", "models", "init", "fit", "repro"}
 
 
 def __getattr__(name):

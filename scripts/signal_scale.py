@@ -23,7 +23,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from pau.analysis.figures import data_batch
+from pau.repro.analysis.figures import data_batch
 from pau.models import create_model
 
 CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pau import PAU, RPAU
-from pau.analysis import collect, figures, tables
+from pau.repro.analysis import collect, figures, tables
 
 PAPER = Path(__file__).resolve().parents[1] / "results" / "paper"
 

@@ -10,10 +10,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from pau.activations import get_act_layer, list_activations
-from pau.data import list_datasets
+from pau.repro.data import list_datasets
 from pau.models import input_size, list_models
-from pau.training import build_datamodule, build_model, register_configs
-from pau.training.cli import CONF_DIR
+from pau.repro.training import build_datamodule, build_model, register_configs
+from pau.repro.training.cli import CONF_DIR
 
 # Every activation is built into these in the default suite, into all in the slow one;
 # test_training's short runs build every model with relu, pau and maxout.

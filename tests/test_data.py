@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pau.data import DatasetNotFoundError, ShardedBatchSampler, create_datamodule
-from pau.data.transforms import normalize, random_crop, random_hflip
+from pau.repro.data import DatasetNotFoundError, ShardedBatchSampler, create_datamodule
+from pau.repro.data.transforms import normalize, random_crop, random_hflip
 
 MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -18,12 +18,12 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from torch import nn
 
-from pau.analysis import pruning as analysis
+from pau.repro.analysis import pruning as analysis
 from pau.models import create_model
 from pau.modules import PAU
 from pau.models.resnet import ResNetCIFAR
 from pau.activations import as_act_factory
-from pau.pruning import (
+from pau.repro.pruning import (
     analyze,
     apply_plan,
     count_parameters,
@@ -34,8 +34,8 @@ from pau.pruning import (
     select_filters,
     stored_parameters,
 )
-from pau.training import PAUClassifier, build_datamodule
-from pau.training.cli import CONF_DIR
+from pau.repro.training import PAUClassifier, build_datamodule
+from pau.repro.training.cli import CONF_DIR
 
 
 def perturbed(model: nn.Module, seed: int = 1) -> nn.Module:

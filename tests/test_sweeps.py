@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from pau.analysis import collect, figures, tables
-from pau.training.config import register_configs
+from pau.repro.analysis import collect, figures, tables
+from pau.repro.training.config import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -18,8 +18,8 @@ from omegaconf import OmegaConf
 
 from pau import PAU
 from pau.models import input_size, list_models
-from pau.training import PAUClassifier, RunConflictError, build_model, register_configs, run
-from pau.training.cli import CONF_DIR, eval_main
+from pau.repro.training import PAUClassifier, RunConflictError, build_model, register_configs, run
+from pau.repro.training.cli import CONF_DIR, eval_main
 
 BIN = Path(sys.executable).parent
 QUICK_MODELS = ["lenet", "vgg8_mnist", "vgg8_cifar", "mobilenetv2_cifar", "mobilenetv2_imagenet"]
@@ -97,7 +97,7 @@ def test_learnable_baselines_join_the_activation_group_only_when_asked():
 
 
 def test_trainer_settings_come_from_the_config(tmp_path):
-    from pau.training import build_trainer
+    from pau.repro.training import build_trainer
 
     cfg = OmegaConf.to_container(make("trainer.gradient_clip_val=0.5", "trainer.gradient_clip_algorithm=value",
                                       "trainer.precision=bf16-mixed", "trainer.limit_train_batches=3"), resolve=True)

@@ -1,6 +1,6 @@
 """Training: the Lightning module, run folders, and the ``pau-train`` / ``pau-eval`` commands.
 
-    from pau.training import run
+    from pau.repro.training import run
     result = run(cfg)        # one run into cfg.paths.run_dir; skips or resumes as needed
 """
 from .build import activation_kwargs, build_datamodule, build_model

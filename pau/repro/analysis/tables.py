@@ -31,7 +31,7 @@ from .collect import counted
 from .names import ACTIVATIONS, DATASETS, MODELS, PAU_FAMILY, display, order_rows
 
 # The paper's tables as CSV, shipped in the source checkout's results/paper/.
-PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
+PAPER_DIR = Path(__file__).resolve().parents[3] / "results" / "paper"
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from pau.training.config import register_configs
-from pau.training.run import run
+from pau.repro.training.config import register_configs
+from pau.repro.training.run import run
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 _ARGV = list(sys.argv)  # as typed: a multirun job rewrites sys.argv (see _single_job_argv)
 
 
@@ -53,8 +53,8 @@ def evaluate(checkpoint: str | Path, overrides: list[str] = (), accelerator: str
     are ``key=value`` changes to the saved configuration, e.g. ``data.root=/data``."""
     import lightning as L
 
-    from pau.training.build import build_datamodule
-    from pau.training.module import PAUClassifier
+    from pau.repro.training.build import build_datamodule
+    from pau.repro.training.module import PAUClassifier
 
     module = PAUClassifier.load_from_checkpoint(_checkpoint_path(Path(checkpoint)), map_location="cpu")
     cfg = OmegaConf.merge(OmegaConf.create(module.config), OmegaConf.from_dotlist(list(overrides)))

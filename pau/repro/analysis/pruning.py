@@ -7,7 +7,7 @@ seeds; ``write_table`` and ``write_figure`` make the table and Fig. 4 (test
 accuracy against the percentage of filters pruned, mean over seeds with a band of
 ± one std, one panel per network, a line per activation).
 
-    python -m pau.analysis.pruning runs --out results/pruning.csv \\
+    python -m pau.repro.analysis.pruning runs --out results/pruning.csv \\
         --tables results/tables --figures results/figures
 """
 from __future__ import annotations
@@ -267,7 +267,7 @@ def write_figure(pruning_csv, out_dir, ddof: int = 0) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pau.analysis.pruning", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pau.repro.analysis.pruning", description=__doc__.split("\n\n")[0])
     parser.add_argument("roots", nargs="*", default=["runs"], help="folders to search for pruning runs (default: runs)")
     parser.add_argument("--out", default="results/pruning.csv", help="where to write the collected table")
     parser.add_argument("--tables", default="results/tables", help="folder for pruning.md/.tex")

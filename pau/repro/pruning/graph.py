@@ -28,9 +28,9 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ..activations import is_activation
-from ..activations.units import APL, Maxout, SReLU
-from ..modules import PAU
+from pau.activations import is_activation
+from pau.activations.units import APL, Maxout, SReLU
+from pau.modules import PAU
 
 Label = tuple[str, int]
 NONE: frozenset = frozenset()

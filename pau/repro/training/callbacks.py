@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
-from ..activations import split_parameters
+from pau.activations import split_parameters
 
 COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "act_lr", "epoch_seconds"]
 COLUMNS_TOP5 = COLUMNS[:5] + ["test_acc5"] + COLUMNS[5:]

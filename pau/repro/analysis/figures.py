@@ -22,8 +22,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from ..functional import pau_reference  # noqa: E402
-from ..modules import PAU, RPAU  # noqa: E402
+from pau.functional import pau_reference  # noqa: E402
+from pau.modules import PAU, RPAU  # noqa: E402
 from .collect import counted, read_metrics  # noqa: E402
 from .names import ACTIVATIONS, DATASETS, MODELS, display, order_rows  # noqa: E402
 from .tables import one_run_per_seed  # noqa: E402

@@ -7,9 +7,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from pau.pruning.config import register_configs
-from pau.pruning.run import prune
-from pau.training.cli import CONF_DIR
+from pau.repro.pruning.config import register_configs
+from pau.repro.pruning.run import prune
+from pau.repro.training.cli import CONF_DIR
 
 
 def _prune(cfg: DictConfig) -> dict:

@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..activations import split_parameters
+from pau.activations import split_parameters
 from .build import build_model, resolved
 
 

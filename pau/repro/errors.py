@@ -1,0 +1,5 @@
+"""Errors a user can fix: the commands print them as one line, without a traceback."""
+
+
+class UserError(Exception):
+    """Bad input, missing or corrupt data, an unusable folder: the message names the fix."""
