@@ -3,11 +3,16 @@ without graph breaks and passes ``torch.library.opcheck``.
 
 Dispatch: CUDA tensors run the Triton kernels, CPU tensors the fused CPU kernel;
 where a kernel cannot be used (no C++ compiler, no Triton, another device) the op
-evaluates the reference and warns once. Backward is analytic (no autograd graph of
-the polynomial); coefficient gradients are summed over all elements.
+evaluates the reference and warns once. Every implementation, the fake ones
+included, validates its arguments first, so calling ``torch.ops.pau.*`` directly
+cannot read out of bounds, and returns contiguous tensors (the fakes say so).
+Backward is analytic (no autograd graph of the polynomial); coefficient gradients
+are summed over all elements. The backward op is itself differentiable (autograd
+through the reference's analytic formulas), so second derivatives work.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Optional
 
@@ -35,9 +40,38 @@ def _seed_int(seed: Optional[Tensor]) -> Optional[int]:
     return None if seed is None else int(seed.reshape(-1)[0].item())
 
 
+def check_alpha(alpha) -> float:
+    alpha = float(alpha)
+    if not math.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+    return alpha
+
+
+def _check_op_arguments(x, numerator, denominator, form, alpha, seed, grad_out=None) -> str:
+    """The registered ops' own validation (the public wrapper's checks, plus the seed
+    and grad_out): returns the normalised form."""
+    form, _, _, _ = check_arguments(x, numerator, denominator, form)
+    check_alpha(alpha)
+    if seed is not None:
+        if seed.dtype != torch.int64 or seed.numel() < 1:
+            raise ValueError(f"seed must be an int64 tensor with one element, got {seed.dtype} of shape "
+                             f"{tuple(seed.shape)}")
+    if grad_out is not None:
+        if grad_out.shape != x.shape or grad_out.device != x.device or not grad_out.is_floating_point():
+            raise ValueError(f"grad_out must be a floating-point tensor of x's shape {tuple(x.shape)} on "
+                             f"{x.device}, got {tuple(grad_out.shape)} {grad_out.dtype} on {grad_out.device}")
+    return form
+
+
+def _reference_forward(x, numerator, denominator, form, alpha, seed):
+    return pau_reference(x, numerator, denominator, form, alpha=alpha, seed=_seed_int(seed)).detach().contiguous()
+
+
 def _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed):
-    gx, ga, gb = pau_reference_backward(grad_out, x, numerator, denominator, form, alpha=alpha, seed=seed)
-    return gx.contiguous(), ga, gb
+    with torch.no_grad():
+        gx, ga, gb = pau_reference_backward(grad_out, x, numerator, denominator, form, alpha=alpha,
+                                            seed=_seed_int(seed))
+    return gx.contiguous(), ga.contiguous(), gb.contiguous()
 
 
 def _triton():
@@ -62,21 +96,24 @@ def _cpu_ready() -> bool:
 
 @torch.library.custom_op("pau::forward", mutates_args=())
 def _forward(x: Tensor, numerator: Tensor, denominator: Tensor, form: str, alpha: float, seed: Optional[Tensor]) -> Tensor:
+    form = _check_op_arguments(x, numerator, denominator, form, alpha, seed)
     if x.device.type == "cpu" and _cpu_ready():
         return cpu_kernel.forward(x, numerator, denominator, form, _groups(numerator), alpha, seed)
-    return pau_reference(x, numerator, denominator, form, alpha=alpha, seed=_seed_int(seed)).detach()
+    return _reference_forward(x, numerator, denominator, form, alpha, seed)
 
 
 @_forward.register_kernel("cuda")
 def _forward_cuda(x, numerator, denominator, form, alpha, seed):
+    form = _check_op_arguments(x, numerator, denominator, form, alpha, seed)
     tk = _triton()
     if tk is None:
-        return pau_reference(x, numerator, denominator, form, alpha=alpha, seed=_seed_int(seed)).detach()
+        return _reference_forward(x, numerator, denominator, form, alpha, seed)
     return tk.forward(x, numerator, denominator, form, _groups(numerator), alpha, seed)
 
 
 @_forward.register_fake
 def _forward_fake(x, numerator, denominator, form, alpha, seed):
+    _check_op_arguments(x, numerator, denominator, form, alpha, seed)
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
@@ -84,6 +121,7 @@ def _forward_fake(x, numerator, denominator, form, alpha, seed):
 def _backward(
     grad_out: Tensor, x: Tensor, numerator: Tensor, denominator: Tensor, form: str, alpha: float, seed: Optional[Tensor]
 ) -> tuple[Tensor, Tensor, Tensor]:
+    form = _check_op_arguments(x, numerator, denominator, form, alpha, seed, grad_out)
     if x.device.type == "cpu" and _cpu_ready():
         return cpu_kernel.backward(grad_out, x, numerator, denominator, form, _groups(numerator), alpha, seed)
     return _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed)
@@ -91,6 +129,7 @@ def _backward(
 
 @_backward.register_kernel("cuda")
 def _backward_cuda(grad_out, x, numerator, denominator, form, alpha, seed):
+    form = _check_op_arguments(x, numerator, denominator, form, alpha, seed, grad_out)
     tk = _triton()
     if tk is None:
         return _reference_backward(grad_out, x, numerator, denominator, form, alpha, seed)
@@ -99,10 +138,12 @@ def _backward_cuda(grad_out, x, numerator, denominator, form, alpha, seed):
 
 @_backward.register_fake
 def _backward_fake(grad_out, x, numerator, denominator, form, alpha, seed):
+    _check_op_arguments(x, numerator, denominator, form, alpha, seed, grad_out)
+    # Every implementation returns fresh contiguous tensors, whatever the input strides.
     return (
         torch.empty_like(x, memory_format=torch.contiguous_format),
-        torch.empty_like(numerator),
-        torch.empty_like(denominator),
+        torch.empty(numerator.shape, dtype=numerator.dtype, device=numerator.device),
+        torch.empty(denominator.shape, dtype=denominator.dtype, device=denominator.device),
     )
 
 
@@ -119,6 +160,29 @@ def _autograd_backward(ctx, grad_out):
 
 
 _forward.register_autograd(_autograd_backward, setup_context=_setup_context)
+
+
+def _setup_backward_context(ctx, inputs, output):
+    grad_out, x, numerator, denominator, form, alpha, seed = inputs
+    ctx.save_for_backward(grad_out, x, numerator, denominator, seed)
+    ctx.form, ctx.alpha = form, alpha
+
+
+def _autograd_double_backward(ctx, grad_gx, grad_ga, grad_gb):
+    # Second derivatives: the vector-Jacobian product of the analytic backward,
+    # by autograd through the reference's formulas (not fused; off the training path).
+    grad_out, x, numerator, denominator, seed = ctx.saved_tensors
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_() for t in (grad_out, x, numerator, denominator)]
+        outputs = pau_reference_backward(*leaves, ctx.form, alpha=ctx.alpha, seed=_seed_int(seed))
+        pairs = [(o, g) for o, g in zip(outputs, (grad_gx, grad_ga, grad_gb)) if g is not None and o.requires_grad]
+        grads = torch.autograd.grad([o for o, _ in pairs], leaves, [g for _, g in pairs], allow_unused=True) if pairs \
+            else (None,) * 4
+    grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, leaves)]
+    return (*grads, None, None, None)
+
+
+_backward.register_autograd(_autograd_double_backward, setup_context=_setup_backward_context)
 
 
 def pau(
@@ -140,16 +204,20 @@ def pau(
             or ``(G, ...)``.
         form: denominator form A, B, C or N (see ``pau.math.forms``).
         alpha, seed: RPAU noise; with ``alpha > 0`` each coefficient used for an
-            element is perturbed by ``alpha * c * U[-1, 1)`` drawn from ``seed``.
+            element is perturbed by ``alpha * c * U(-1, 1)`` drawn from ``seed``.
+
+    Under ``torch.func`` transforms (grad, vjp, jacrev, vmap, ...) the op evaluates
+    ``pau_reference``, the same function in plain PyTorch operations, which every
+    transform supports (the fused kernels cannot be traced by them).
     """
     form, _, _, _ = check_arguments(x, numerator, denominator, form)
-    alpha = float(alpha)
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    alpha = check_alpha(alpha)
     if alpha and seed is None:
         raise ValueError("RPAU noise (alpha > 0) needs a seed: an int or an int64 tensor")
-    if isinstance(seed, int):
-        seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
     if not alpha:
         seed = None
+    if torch._C._are_functorch_transforms_active():
+        return pau_reference(x, numerator, denominator, form, alpha=alpha, seed=seed)
+    if isinstance(seed, int):
+        seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
     return torch.ops.pau.forward(x, numerator, denominator, form, alpha, seed)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..cache import build_dir
 from ..math.forms import FORM_IDS, compute_dtype
 
 _SOURCE = Path(__file__).with_name("csrc") / "pau_cpu.cpp"
@@ -32,7 +33,8 @@ _i64, _f64, _u64, _ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_uint64, ctype
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PAU_CACHE_DIR", Path.home() / ".cache" / "pau"))
+    # $PAU_CACHE_DIR, or a per-process temporary folder where it is set empty (pau.cache).
+    return build_dir()
 
 
 def _cpu_signature() -> str:
@@ -69,7 +71,7 @@ def _build() -> ctypes.CDLL:
                 raise RuntimeError(f"compiling {_SOURCE.name} failed:\n{proc.stderr[-2000:]}")
             os.replace(out, target)
     lib = ctypes.CDLL(str(target))
-    for suffix in ("f32", "f64"):
+    for suffix in _SUFFIX.values():
         fwd = getattr(lib, f"pau_forward_{suffix}")
         fwd.argtypes = [_ptr, _ptr, _i64, _i64, _i64, _ptr, _i64, _ptr, _i64, _i64, _f64, _u64, _i64]
         fwd.restype = None
@@ -112,8 +114,8 @@ def rows_layout(x: torch.Tensor, groups: int) -> tuple[int, int]:
     return rows, x.numel() // rows
 
 
-def _suffix(dtype: torch.dtype) -> str:
-    return "f64" if dtype == torch.float64 else "f32"
+# Storage dtype -> exported kernel; half types are read and written by the kernel.
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16", torch.float16: "f16"}
 
 
 def _seed_value(seed: torch.Tensor | None) -> int:
@@ -121,29 +123,29 @@ def _seed_value(seed: torch.Tensor | None) -> int:
 
 
 def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None) -> torch.Tensor:
-    """y = PAU(x) in x's dtype; float16/bfloat16 computed in float32."""
+    """y = PAU(x) in x's dtype; float16/bfloat16 read and written as such, computed in float32."""
     lib = library()
     dtype = compute_dtype(x)
-    xc = x.to(dtype).contiguous()
+    xc = x.contiguous()
     a = numerator.detach().to(dtype).contiguous()
     b = denominator.detach().to(dtype).contiguous()
     y = torch.empty_like(xc)
     if xc.numel():
         rows, row_len = rows_layout(xc, groups)
-        getattr(lib, f"pau_forward_{_suffix(dtype)}")(
+        getattr(lib, f"pau_forward_{_SUFFIX[x.dtype]}")(
             xc.data_ptr(), y.data_ptr(), rows, row_len, groups,
             a.data_ptr(), a.shape[-1], b.data_ptr(), b.shape[-1], FORM_IDS[form],
             float(alpha), _seed_value(seed) if alpha else 0, torch.get_num_threads(),
         )
-    return y.to(x.dtype)
+    return y
 
 
 def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None):
     """(grad_x, grad_numerator, grad_denominator); coefficient grads reduced in float64."""
     lib = library()
     dtype = compute_dtype(x)
-    xc = x.to(dtype).contiguous()
-    g = grad_out.to(dtype).contiguous()
+    xc = x.contiguous()
+    g = grad_out.to(x.dtype).contiguous()
     a = numerator.detach().to(dtype).contiguous()
     b = denominator.detach().to(dtype).contiguous()
     m1, nb = a.shape[-1], b.shape[-1]
@@ -151,7 +153,7 @@ def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha:
     coef_grad = torch.zeros(groups, m1 + nb, dtype=torch.float64)
     if xc.numel():
         rows, row_len = rows_layout(xc, groups)
-        suffix = _suffix(dtype)
+        suffix = _SUFFIX[x.dtype]
         partial = torch.empty(getattr(lib, f"pau_partials_{suffix}")(rows, row_len), m1 + nb, dtype=torch.float64)
         getattr(lib, f"pau_backward_{suffix}")(
             g.data_ptr(), xc.data_ptr(), gx.data_ptr(), rows, row_len, groups,
@@ -161,4 +163,4 @@ def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha:
         )
     grad_num = coef_grad[:, :m1].to(numerator.dtype, copy=True).reshape(numerator.shape)
     grad_den = coef_grad[:, m1:].to(denominator.dtype, copy=True).reshape(denominator.shape)
-    return gx.to(x.dtype), grad_num, grad_den
+    return gx, grad_num, grad_den
