@@ -7,9 +7,9 @@ PYTEST_ARGS ?=
 # Where MNIST/raw is (torchvision's layout), for reproduce-mnist.
 DATA_ROOT ?= $(if $(PAU_DATA_ROOT),$(PAU_DATA_ROOT),data)
 
-.PHONY: setup test test-slow reproduce reproduce-mnist bench clean
+.PHONY: setup test test-slow reproduce reproduce-mnist bench gpu-check clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e ".[dev]"
@@ -37,6 +37,11 @@ reproduce-mnist: setup
 ## Kernel benchmark (ratios against ReLU measured in the same run).
 bench: setup
 	GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736 $(BIN)/python scripts/bench_kernels.py
+
+## On a machine with a GPU: the gpu tests, Triton registers/spills, the kernel benchmark
+## on 256 MB+ tensors and a short LeNet training, into results/gpu/ (under 10 minutes).
+gpu-check: setup
+	PYTHON=$(CURDIR)/$(BIN)/python bash scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

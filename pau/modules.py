@@ -34,9 +34,13 @@ class PAU(nn.Module):
             ``(numerator, denominator)`` tensors.
         groups: number of coefficient sets; channels along dim 1 are split into
             this many equal groups.
+        inplace: accepted and ignored, as by timm's activations, so that
+            ``act_layer=pau.PAU`` works in timm and torchvision constructors (the
+            backward pass needs the input, so a PAU never overwrites it).
     """
 
-    def __init__(self, m: int = 5, n: int = 4, form: str = "A", init=DEFAULT_INIT, groups: int = 1):
+    def __init__(self, m: int = 5, n: int = 4, form: str = "A", init=DEFAULT_INIT, groups: int = 1,
+                 inplace: bool = False):
         super().__init__()
         form = check_form(form)
         if m < 0 or n < 0:
@@ -71,7 +75,8 @@ class RPAU(PAU):
     is the clean PAU.
     """
 
-    def __init__(self, alpha: float = 0.01, m: int = 5, n: int = 4, form: str = "A", init=DEFAULT_INIT, groups: int = 1):
+    def __init__(self, alpha: float = 0.01, m: int = 5, n: int = 4, form: str = "A", init=DEFAULT_INIT,
+                 groups: int = 1, inplace: bool = False):
         super().__init__(m=m, n=n, form=form, init=init, groups=groups)
         if not 0.0 <= alpha:
             raise ValueError(f"alpha must be >= 0, got {alpha}")

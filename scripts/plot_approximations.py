@@ -10,21 +10,17 @@ Usage: python scripts/plot_approximations.py [--out results/figures]
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import matplotlib
+import matplotlib as mpl
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from pau import init
+from pau.functional import pau_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pau import init  # noqa: E402
-from pau.functional import pau_reference  # noqa: E402
 
 CURVES = (
     ("ReLU", "relu", {}),
@@ -41,8 +37,9 @@ def main() -> None:
     args = ap.parse_args()
     x = np.linspace(-3.0, 3.0, 1201)
     xt = torch.from_numpy(x)
-    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(11, 4.2))  # no pyplot: no backend to choose
+    ax, ax_err = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    colors = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
     for (label, name, params), color in zip(CURVES, colors):
         num, den = init.coefficients(name, 5, 4, "A", **params)
         approx = pau_reference(xt, num, den, "A").numpy()

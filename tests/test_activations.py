@@ -213,3 +213,106 @@ def test_learnable_detection_and_parameter_groups():
     assert {id(p) for p in A.pau_parameters(model)} == ids["pau"]
     assert {id(p) for p in A.activation_parameters(model)} == ids["pau"] | ids["activation"]
     assert {id(p) for p in A.activation_parameters(model, include_pau=False)} == ids["activation"]
+
+
+def test_apl_slope_penalty_is_the_weighted_sum_of_squared_slopes():
+    assert A.APL(4).penalty().item() == 0.0  # off by default, as before
+    unit = A.APL(num_channels=3, hinges=2, slope_penalty=0.001)
+    a = unit.slopes.detach().tolist()
+    by_hand = 0.001 * sum(v * v for row in a for v in row)
+    assert unit.penalty().item() == pytest.approx(by_hand, rel=1e-6)
+    unit.penalty().backward()
+    torch.testing.assert_close(unit.slopes.grad, 2 * 0.001 * unit.slopes.detach())
+    assert A.create_act_layer("apl", num_channels=5, slope_penalty=0.01).slope_penalty == 0.01
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="slope_penalty"):
+            A.APL(3, slope_penalty=bad)
+
+
+def test_regularization_sums_the_penalties_of_a_model():
+    first, second = A.APL(6, slope_penalty=0.001), A.APL(6, hinges=3, slope_penalty=0.05)
+    model = nn.Sequential(nn.Linear(4, 6), first, nn.Linear(6, 6), pau.PAU(), second, A.SReLU(6), A.APL(6))
+    by_hand = sum(w * float((u.slopes.detach() ** 2).sum()) for w, u in ((0.001, first), (0.05, second)))
+    total = A.regularization(model)
+    assert total.shape == () and total.item() == pytest.approx(by_hand, rel=1e-6)
+    # One SGD step on the penalty alone shrinks each slope by lr * 2 * weight * a.
+    before = second.slopes.detach().clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    total.backward()
+    opt.step()
+    torch.testing.assert_close(second.slopes.detach(), before * (1 - 0.5 * 2 * 0.05))
+    assert A.regularization(nn.Sequential(nn.Linear(2, 2), A.APL(2))).item() == 0.0  # default weight 0
+    none = A.regularization(nn.Sequential(nn.Linear(2, 2).double(), nn.ReLU()))
+    assert none.item() == 0.0 and none.dtype == torch.float64
+
+
+def test_srelu_frozen_parameters_get_no_gradient_and_do_not_move():
+    torch.manual_seed(0)
+    unit = A.SReLU(num_channels=3, t_left=-0.5, a_left=0.2, t_right=0.5, a_right=0.5)
+    x = (torch.randn(8, 3, 4, 4) * 2).requires_grad_()
+    free = unit(x)
+    assert unit.freeze() is unit and unit.frozen
+    frozen = unit(x)
+    assert torch.equal(free, frozen)  # the same function, only out of the graph
+    before = [p.detach().clone() for p in unit.parameters()]
+    opt = torch.optim.SGD(unit.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    (frozen * torch.randn_like(frozen)).sum().backward()
+    assert all(p.grad is None for p in unit.parameters())
+    assert x.grad is not None and x.grad.abs().sum() > 0  # the network behind it still learns
+    opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(unit.parameters(), before))
+    unit.unfreeze()
+    y = unit(x)
+    (y * torch.randn_like(y)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in unit.parameters())
+    assert A.create_act_layer("srelu", num_channels=2, frozen=True).frozen
+    assert not A.SReLU(2).frozen  # trains from its start by default, as before
+
+
+def test_srelu_init_from_batch_sets_t_right_to_the_channel_quantiles():
+    import numpy as np
+
+    torch.manual_seed(1)
+    unit = A.SReLU(num_channels=4)
+    x = torch.randn(16, 4, 5, 3) * torch.tensor([1.0, 2.0, 0.5, 3.0]).view(1, 4, 1, 1) + 0.3
+    t = unit.init_from_batch(x, quantile=0.9)
+    per_channel = x.transpose(0, 1).reshape(4, -1).double().numpy()
+    expected = np.quantile(per_channel, 0.9, axis=1)
+    np.testing.assert_allclose(unit.t_right.detach().double().numpy(), expected, rtol=1e-6)
+    assert torch.equal(t, unit.t_right.detach())
+    assert unit.t_left.tolist() == [0.0] * 4 and unit.a_right.tolist() == [1.0] * 4  # only t_r moves
+    flat = torch.randn(101, 4)
+    unit.init_from_batch(flat, quantile=0.5)
+    torch.testing.assert_close(unit.t_right.detach(), flat.median(dim=0).values)
+    with pytest.raises(ValueError, match="quantile"):
+        unit.init_from_batch(flat, quantile=90)
+    with pytest.raises(ValueError, match="channels"):
+        unit.init_from_batch(torch.randn(8, 3))
+
+
+def test_srelu_warm_up_on_a_network():
+    import numpy as np
+
+    torch.manual_seed(2)
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), A.SReLU(3), nn.Flatten(), nn.Linear(3 * 4 * 4, 5), A.SReLU(5)
+    ).train()
+    assert A.freeze_srelu(model) == 2 and model[2].frozen and model[5].frozen
+    x = torch.randn(32, 1, 6, 6)
+    with torch.no_grad():
+        model.eval()
+        first_in = model[1](model[0](x))
+        second_in = model[4](model[3](model[2](first_in)))
+        model.train()
+    stats = model[1].running_mean.clone()
+    found = A.init_srelu_from_batch(model, x, quantile=0.75)
+    assert set(found) == {"2", "5"}
+    assert model.training and model[1].training  # modes restored
+    assert torch.equal(model[1].running_mean, stats)  # batch-norm statistics untouched
+    for unit, inp in ((model[2], first_in), (model[5], second_in)):
+        per_channel = inp.transpose(0, 1).reshape(inp.shape[1], -1).double().numpy()
+        np.testing.assert_allclose(unit.t_right.detach().double().numpy(), np.quantile(per_channel, 0.75, axis=1),
+                                   rtol=1e-5, atol=1e-6)
+    assert A.freeze_srelu(model, False) == 2 and not model[2].frozen
+    with pytest.raises(ValueError, match="no SReLU"):
+        A.init_srelu_from_batch(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), torch.randn(3, 2))

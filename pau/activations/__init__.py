@@ -4,6 +4,10 @@
     unit = create_act_layer("apl", num_channels=64, hinges=3)
     make = as_act_factory("rpau", alpha=0.1)         # builds one unit per call
     make(num_channels=64), make.inputs_per_output
+
+What the baselines' original papers add to training (``training``):
+``regularization(model)`` (APL's slope penalty, to add to the loss),
+``freeze_srelu(model)`` and ``init_srelu_from_batch(model, x)`` (SReLU's warm-up).
 """
 from .parameters import (
     activation_modules,
@@ -22,6 +26,7 @@ from .registry import (
     inputs_per_output,
     list_activations,
 )
+from .training import freeze_srelu, init_srelu_from_batch, regularization
 from .units import APL, SLAF, Maxout, Mixture, SReLU
 
 __all__ = [
@@ -36,11 +41,14 @@ __all__ = [
     "as_act_factory",
     "count_activation_sites",
     "create_act_layer",
+    "freeze_srelu",
     "get_act_layer",
+    "init_srelu_from_batch",
     "inputs_per_output",
     "is_activation",
     "is_learnable_activation",
     "list_activations",
     "pau_parameters",
+    "regularization",
     "split_parameters",
 ]

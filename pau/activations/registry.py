@@ -9,10 +9,10 @@ from torch import nn
 from ..modules import PAU, RPAU
 from .units import APL, SLAF, Maxout, Mixture, SReLU
 
-# The 15 units the paper compares (SPEC §3). Keyword arguments go to the class:
+# The 15 units the paper compares (Appendix A.2). Keyword arguments go to the class:
 # lrelu(negative_slope), rrelu(lower, upper), elu/celu(alpha), prelu(init),
-# maxout(pieces), mixture(init), slaf(degree, init), apl(hinges),
-# srelu(t_left, a_left, t_right, a_right), pau(m, n, form, init), rpau(alpha, m, n, form, init).
+# maxout(pieces), mixture(init), slaf(degree, init), apl(hinges, slope_penalty),
+# srelu(t_left, a_left, t_right, a_right, frozen), pau(m, n, form, init), rpau(alpha, m, n, form, init).
 _ACT_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "relu6": nn.ReLU6,

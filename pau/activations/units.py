@@ -1,4 +1,4 @@
-"""Learnable and structural baselines of the paper (SPEC §3) that ``torch.nn`` lacks.
+"""Learnable and structural baselines of the paper (Appendix A.2) that ``torch.nn`` lacks.
 
 Conventions shared by every unit here:
 
@@ -65,6 +65,14 @@ class Mixture(nn.Module):
 
     F(x) = w_id * x + w_relu * relu(x), one pair of weights per layer, both starting
     at 1/2 (an equal mix, i.e. a leaky ReLU of slope 1/2 at initialisation).
+
+    Against the original: Manessi & Rozza learn combinations of base activations
+    (identity, ReLU, tanh, ...) and study several ways of combining them; the paper
+    uses the {identity, ReLU} mixture with learnable weights (Appendix A.2, Section
+    4.3), which is what this unit is, unconstrained. The start at (1/2, 1/2) is this
+    project's choice (the paper gives none). Zhao et al. (2017), cited beside
+    Maxout in the paper's introduction, is a different unit (mixed maxout), not
+    this one.
     """
 
     per_channel = False
@@ -87,6 +95,15 @@ class SLAF(nn.Module):
     F(x) = sum_{i=0..degree} a_i x^i / i!, one coefficient vector per layer. It starts
     as the identity (a_1 = 1, the rest 0) unless ``init`` gives the coefficients.
     Unbounded for large |x| by construction; the paper reports it diverging.
+
+    Against the original: Goyal et al. learn a weighted sum of monomials, with a
+    transformation against exploding values (the paper, Section 1: "a
+    transformation strategy to avoid exploding gradients"); their released code
+    (github mohit1997/PAF) normalises each power x^1..x^k by batch statistics and
+    learns the weights and a bias per channel. This unit has none of that: no
+    normalisation, one coefficient vector per layer, the 1/i! scaling, degree 2
+    and the identity start are this project's choices, which may be why it does
+    not diverge where the paper's did.
     """
 
     per_channel = False
@@ -124,18 +141,38 @@ class APL(nn.Module):
 
     F(x) = max(0, x) + sum_{s=1..S} a_s max(0, -x + b_s), with a_s, b_s learned per
     channel. Initialised as in the authors' release: a ~ U(-0.2, 0.2), b ~ N(0, 0.5).
+
+    Against the original: Agostinelli et al. learn a_s, b_s for every hidden unit and
+    add an L2 penalty on the slopes a_s to the loss (weight 0.001 in their paper),
+    because without it large slopes can be balanced by small weights. Here the
+    parameters are shared over the spatial positions of a channel, and the penalty
+    is an option: ``slope_penalty`` (default 0, no penalty) sets its weight,
+    ``penalty()`` returns ``slope_penalty * sum(a_s ** 2)``, and
+    ``pau.activations.regularization(model)`` sums it over a network for the
+    training loop to add to its loss.
     """
 
     per_channel = True
     inputs_per_output = 1
 
-    def __init__(self, num_channels: int, hinges: int = 5):
+    def __init__(self, num_channels: int, hinges: int = 5, slope_penalty: float = 0.0):
         super().__init__()
         if num_channels < 1 or hinges < 1:
             raise ValueError(f"need num_channels >= 1 and hinges >= 1, got {num_channels}, {hinges}")
+        slope_penalty = float(slope_penalty)
+        if not math.isfinite(slope_penalty) or slope_penalty < 0:
+            raise ValueError(f"slope_penalty is the weight of an L2 penalty: a number >= 0, got {slope_penalty}")
         self.num_channels, self.hinges = int(num_channels), int(hinges)
+        self.slope_penalty = slope_penalty
         self.slopes = nn.Parameter(torch.empty(hinges, num_channels).uniform_(-0.2, 0.2))
         self.offsets = nn.Parameter(torch.empty(hinges, num_channels).normal_(0.0, 0.5))
+
+    def penalty(self) -> torch.Tensor:
+        """The L2 penalty on the slopes, ``slope_penalty * sum(a_s ** 2)`` (a scalar
+        with a gradient; exactly 0 when ``slope_penalty`` is 0)."""
+        if self.slope_penalty == 0.0:
+            return self.slopes.new_zeros(())
+        return self.slope_penalty * self.slopes.pow(2).sum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(x)
@@ -146,7 +183,8 @@ class APL(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"num_channels={self.num_channels}, hinges={self.hinges}"
+        extra = f", slope_penalty={self.slope_penalty}" if self.slope_penalty else ""
+        return f"num_channels={self.num_channels}, hinges={self.hinges}{extra}"
 
 
 class SReLU(nn.Module):
@@ -157,6 +195,17 @@ class SReLU(nn.Module):
            t_l + a_l (x - t_l)  for x <= t_l
     The defaults start it as a leaky ReLU of slope ``a_left`` (t_l = 0, a_r = 1, where
     t_r has no effect until a_r moves).
+
+    Against the original: Jin et al. also start SReLU as a leaky ReLU, but keep its
+    parameters frozen for the first training epochs and then set each channel's t_r
+    from the inputs that channel has seen (a high quantile of them) before learning
+    all four. Here the unit trains from its fixed start by default; the original's
+    schedule is available as options: ``frozen=True`` (or ``freeze()``) keeps all
+    four parameters out of the graph, so they get no gradient and an optimiser does
+    not move them; ``init_from_batch(x, quantile)`` sets t_r per channel to that
+    quantile of a batch of the unit's inputs; ``unfreeze()`` ends the warm-up.
+    ``pau.activations.freeze_srelu(model)`` and
+    ``pau.activations.init_srelu_from_batch(model, inputs)`` do this for a network.
     """
 
     per_channel = True
@@ -169,22 +218,54 @@ class SReLU(nn.Module):
         a_left: float = 0.01,
         t_right: float = 1.0,
         a_right: float = 1.0,
+        frozen: bool = False,
     ):
         super().__init__()
         if num_channels < 1:
             raise ValueError(f"num_channels must be >= 1, got {num_channels}")
         self.num_channels = int(num_channels)
+        self.frozen = bool(frozen)
         self.t_left = nn.Parameter(torch.full((num_channels,), float(t_left)))
         self.a_left = nn.Parameter(torch.full((num_channels,), float(a_left)))
         self.t_right = nn.Parameter(torch.full((num_channels,), float(t_right)))
         self.a_right = nn.Parameter(torch.full((num_channels,), float(a_right)))
 
+    def freeze(self) -> "SReLU":
+        """Keep the four parameters fixed (no gradient) until ``unfreeze()``."""
+        self.frozen = True
+        return self
+
+    def unfreeze(self) -> "SReLU":
+        self.frozen = False
+        return self
+
+    @torch.no_grad()
+    def init_from_batch(self, x: torch.Tensor, quantile: float = 0.9) -> torch.Tensor:
+        """Set t_r of every channel to the ``quantile`` of that channel's values in
+        ``x`` (shape (N, C, ...), the unit's input; linear interpolation between
+        order statistics, as ``numpy.quantile``). Returns the new t_r."""
+        quantile = float(quantile)
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1] (e.g. 0.9), got {quantile}")
+        _channel_view(self.t_right, x)  # checks the shape
+        if x.numel() == 0:
+            raise ValueError("init_from_batch needs a non-empty batch of the unit's inputs")
+        values = x.detach().transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64).sort(dim=1).values
+        position = quantile * (values.shape[1] - 1)
+        lo = int(math.floor(position))
+        hi = min(lo + 1, values.shape[1] - 1)
+        t = values[:, lo] + (values[:, hi] - values[:, lo]) * (position - lo)
+        self.t_right.copy_(t.to(self.t_right.dtype))
+        return self.t_right.detach().clone()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tl, al = _channel_view(self.t_left, x).to(x.dtype), _channel_view(self.a_left, x).to(x.dtype)
-        tr, ar = _channel_view(self.t_right, x).to(x.dtype), _channel_view(self.a_right, x).to(x.dtype)
+        params = (self.t_left, self.a_left, self.t_right, self.a_right)
+        if self.frozen:
+            params = tuple(p.detach() for p in params)
+        tl, al, tr, ar = (_channel_view(p, x).to(x.dtype) for p in params)
         right = tr + ar * (x - tr)
         left = tl + al * (x - tl)
         return torch.where(x >= tr, right, torch.where(x <= tl, left, x))
 
     def extra_repr(self) -> str:
-        return f"num_channels={self.num_channels}"
+        return f"num_channels={self.num_channels}" + (", frozen=True" if self.frozen else "")

@@ -27,13 +27,25 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+import importlib
+
 import numpy as np
-import scipy.optimize
 
 from ..math.forms import FORM_OFFSET, check_form, denominator_length
 from .rational import check_orders, evaluate, real_poles, split
 
 DEFAULT_POINTS = 6001  # step 1e-3 on [-3, 3]
+
+
+def _scipy_optimize():
+    # Imported on use: the library itself needs no scipy (shipped coefficients are
+    # read from a file); only fitting new ones does.
+    try:
+        return importlib.import_module("scipy.optimize")
+    except ImportError as err:
+        raise ImportError(
+            "least-squares fitting of PAU coefficients needs scipy: pip install 'pau[fit]'"
+        ) from err
 
 
 def _single_thread():
@@ -129,7 +141,7 @@ def _linearised(x, y, m: int, n: int, form: str, shape: str, iterations: int = 8
     theta = np.zeros(design.shape[1])
     for _ in range(iterations):
         if shape == "abs":
-            theta = scipy.optimize.lsq_linear(
+            theta = _scipy_optimize().lsq_linear(
                 design * w[:, None], offset * y * w, bounds=(lower, np.inf), method="bvls"
             ).x
         else:
@@ -213,7 +225,7 @@ class _Problem:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if not np.all(np.isfinite(self.residual(theta0))):
                 return theta0  # a start on a pole (form N); scored as infinite
-            sol = scipy.optimize.least_squares(
+            sol = _scipy_optimize().least_squares(
                 self.residual, theta0, jac=self.jacobian, bounds=(self.lower, np.inf), method="trf",
                 x_scale="jac", ftol=1e-13, xtol=1e-13, gtol=1e-13, max_nfev=budget,
             )

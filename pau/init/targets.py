@@ -8,11 +8,19 @@ are not analytic at 0).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import special
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; libm's is exact to 1 ulp
+
+
+def _sigmoid(x):
+    # exp of a non-positive argument only, so no overflow warning for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _elu(x, alpha):
@@ -68,12 +76,15 @@ TARGETS: dict[str, Target] = {
             {"negative_slope": 0.01},
             "LReLU",
         ),
-        Target("sigmoid", lambda x: special.expit(x), "pade", {}, "Sigmoid"),
+        Target("sigmoid", _sigmoid, "pade", {}, "Sigmoid"),
         Target("tanh", lambda x: np.tanh(x), "pade", {}, "Tanh"),
-        Target("swish", lambda x, beta: x * special.expit(beta * x), "pade", {"beta": 1.0}, "Swish"),
-        Target("gelu", lambda x: 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0))), "least_squares", {}, "GELU"),
+        Target("swish", lambda x, beta: x * _sigmoid(beta * x), "pade", {"beta": 1.0}, "Swish"),
+        Target("gelu", lambda x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))), "least_squares", {}, "GELU"),
         Target("elu", _elu, "least_squares", {"alpha": 1.0}, "ELU"),
         Target("softplus", _softplus, "least_squares", {"beta": 1.0}, "Softplus"),
+        # On [-3, 3] ReLU6 is ReLU; kept as its own name so a converted ReLU6 says what it replaced.
+        Target("relu6", lambda x: np.clip(x, 0.0, 6.0), "least_squares", {}, "ReLU6"),
+        Target("hardswish", lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, "least_squares", {}, "Hardswish"),
     )
 }
 NAMES = tuple(TARGETS)

@@ -1,4 +1,4 @@
-"""The paper's networks (SPEC §4), each built around an activation factory.
+"""The paper's networks (Appendix A.3.1, Table 7; Appendix A.4.2), each built around an activation factory.
 
     model = create_model("resnet101_cifar", activation="rpau", alpha=0.1)
 

@@ -1,7 +1,7 @@
 """DenseNet121 for CIFAR-10 (Huang et al., 2017; the common CIFAR reference: growth
 rate 32, blocks [6, 12, 24, 16], reduction 0.5, a 3x3 stem without norm or pooling).
 
-6,956,298 weights; 120 activation sites (+1200 with PAU), SPEC §4. The paper gives
+6,956,298 weights; 120 activation sites (+1200 with PAU), Appendix A.4.2. The paper gives
 no Maxout count (its DenseNet Maxout runs did not finish). Here, as in ResNet101,
 the convolution feeding a unit is widened with its BN (conv1 -> BN2 -> unit in a
 bottleneck); the units that follow a norm of concatenated features get the

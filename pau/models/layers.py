@@ -2,7 +2,7 @@
 
 A unit that consumes ``k = factory.inputs_per_output`` input channels per output
 channel (Maxout: k = 2) needs the layer in front of it to produce k times the
-channels. The paper's parameter counts (SPEC §4) fix two placements of the norm:
+channels. The paper's parameter counts (Appendix A.4.2) fix two placements of the norm:
 
 * ``norm_on_pieces=False`` (VGG-8, MobileNetV2): conv(k*C) -> unit -> BN(C); the
   norm keeps its C channels, so Maxout adds only convolution weights;

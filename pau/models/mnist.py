@@ -1,4 +1,4 @@
-"""The MNIST / Fashion-MNIST networks of Table 7 (SPEC §4), on 32x32 inputs.
+"""The MNIST / Fashion-MNIST networks of Table 7 (Appendix A.3.1), on 32x32 inputs.
 
 The per-layer counts of Table 7 fix the geometry: LeNet's third convolution
 (5x5, 16 -> 120) must see a 5x5 map and VGG-8's classifier 512 features, which

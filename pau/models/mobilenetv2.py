@@ -4,7 +4,7 @@
   an expansion convolution in every block, projection shortcuts where a stride-1
   block changes width). 2,296,922 weights, 36 activation sites (+360 with PAU),
   3,524,506 with Maxout (every convolution feeding a unit doubles its output, the
-  depthwise ones included; BN stays at C channels after the unit), SPEC §4.
+  depthwise ones included; BN stays at C channels after the unit), Appendix A.4.2.
 * ``MobileNetV2ImageNet``: torchvision's ``mobilenet_v2`` layer for layer, with the
   same parameter names; with ReLU6 its ``state_dict`` loads into torchvision's model
   and back. 35 activation sites.

@@ -2,7 +2,7 @@
 no stem max-pool, bottleneck blocks [3, 4, 23, 3], projection shortcuts).
 
 42,512,970 weights; 100 activation sites (+1000 with PAU); 75,454,090 with Maxout
-(SPEC §4). That Maxout count is met exactly by widening, with their BNs, the stem,
+(Appendix A.4.2). That Maxout count is met exactly by widening, with their BNs, the stem,
 the first two convolutions of every block and the projection shortcuts, and
 nothing else. The unit after the residual sum then sees k pieces per channel:
 the projection shortcut supplies k distinct pieces, the residual branch (and an

@@ -1,4 +1,4 @@
-"""VGG-8 for CIFAR-10 (SPEC §4): 3,918,858 weights, +50 with PAU, 7,829,642 with Maxout.
+"""VGG-8 for CIFAR-10 (Appendix A.4.2): 3,918,858 weights, +50 with PAU, 7,829,642 with Maxout.
 
 Five conv3x3 -> BN -> unit -> max-pool stages (64, 128, 256, 512, 512 channels,
 convolutions with bias, as in the common CIFAR VGG reference) and linear 512 -> 10.
