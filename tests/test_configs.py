@@ -24,13 +24,6 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-@pytest.fixture
-def hydra_ctx():
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        yield
-
-
 def make(overrides=(), hydra_node=False):
     return compose("train", overrides=list(overrides), return_hydra_config=hydra_node)
 
@@ -111,7 +104,7 @@ def test_every_activation_instantiates_in_every_model(hydra_ctx, model):
 @pytest.mark.parametrize("act", list_activations())
 def test_activation_configs_instantiate_units(hydra_ctx, act):
     cfg = make([f"activation={act}"])
-    unit = instantiate(cfg.activation, num_channels=4)
+    unit = instantiate(cfg.activation)(num_channels=4)  # the group's target is a factory, one unit per call
     assert isinstance(unit, get_act_layer(act))
     x = torch.randn(3, 8 if act == "maxout" else 4, 5, 5)
     assert unit(x).shape == (3, 4, 5, 5)
@@ -195,9 +188,9 @@ def test_launchers(hydra_ctx, launcher, target):
 
 
 def test_wandb_is_offline_unless_asked(hydra_ctx):
-    assert make().logger.wandb.enabled is False
+    assert make().logger.wandb is None and make().logger.csv._target_.endswith("CSVLogger")
     wb = make(["logger=wandb"]).logger.wandb
-    assert (wb.enabled, wb.mode) == (True, "offline")
+    assert (wb._target_, wb.mode) == ("lightning.pytorch.loggers.WandbLogger", "offline")
     assert make(["logger=wandb", "logger.wandb.mode=online"]).logger.wandb.mode == "online"
 
 
@@ -207,3 +200,90 @@ def test_data_root_comes_from_the_environment(hydra_ctx, monkeypatch):
     assert cfg.data.root == "/datasets"
     assert make(["data=mnist", "data.root=/elsewhere"]).data.root == "/elsewhere"
     assert "${" not in OmegaConf.to_yaml(cfg, resolve=True)
+
+
+# -- config groups ----------------------------------------------------------------------------
+def test_an_unknown_key_in_a_group_names_the_valid_ones():
+    from pau.repro.errors import UserError
+    from pau.repro.pruning.config import PruneConfig
+    from pau.repro.training.cli import check_group_keys
+    from pau.repro.training.config import TrainConfig
+
+    with pytest.raises(UserError, match=r"optim has no key 'lrr'; its keys: act_lr, .*\blr\b.*weight_decay"):
+        check_group_keys(["optim.lrr=0.1"], TrainConfig)
+    with pytest.raises(UserError, match=r"activation 'rpau' has no key 'alhpa'; its keys: alpha, form, groups"):
+        check_group_keys(["activation=rpau", "activation.alhpa=0.1"], TrainConfig)
+    with pytest.raises(UserError, match=r"pruning.timing has no key 'repaets'; its keys: .*repeats"):
+        check_group_keys(["pruning.timing.repaets=1"], PruneConfig)
+    check_group_keys(["optim.lr=0.1", "activation=rpau", "activation.alpha=0.1", "+extra=1", "hydra.verbose=true",
+                      "data.mean=[0.5]", "logger.wandb.mode=online"], TrainConfig)  # all known
+
+
+def test_a_data_option_the_data_set_does_not_take_is_refused(hydra_ctx):
+    from pau.repro.errors import UserError
+
+    with pytest.raises(UserError, match=r"'mnist' takes no data.noise; its options: .*batch_size"):
+        build_datamodule(make(["data=mnist", "data.noise=2.0"]))
+    assert build_datamodule(make(["data=synthetic", "data.noise=2.0"])).noise == 2.0
+
+
+def test_pau_groups_is_a_key_of_its_own(hydra_ctx):
+    from pau import PAU, RPAU
+
+    for act, cls in (("pau", PAU), ("rpau", RPAU)):
+        net = build_model(make([f"activation={act}", "activation.groups=2", "data=digits"]))
+        units = [m for m in net.modules() if isinstance(m, cls)]
+        assert len(units) == 4 and {u.groups for u in units} == {2}
+
+
+def test_train_and_prune_share_hydras_settings(hydra_ctx):
+    train = compose("train", return_hydra_config=True).hydra
+    prune = compose("prune", return_hydra_config=True).hydra
+    as_written = lambda node, key: OmegaConf.to_container(node, resolve=False)[key]  # noqa: E731
+    for key in ("run", "sweep", "output_subdir", "callbacks", "job_logging"):
+        assert as_written(train, key) == as_written(prune, key), key
+    assert as_written(train, "run") == {"dir": "${paths.run_dir}"}
+    assert train.output_subdir is None and train.job.chdir is False
+    assert (train.job.name, prune.job.name) == ("pau-train", "pau-prune")
+
+
+def test_a_prune_experiment_sets_the_seed_and_pruning(tmp_path):
+    from pau.repro.pruning.config import register_configs as register_prune_configs
+
+    conf = tmp_path / "conf"
+    for path in CONF_DIR.rglob("*.yaml"):
+        (conf / path.relative_to(CONF_DIR)).parent.mkdir(parents=True, exist_ok=True)
+        (conf / path.relative_to(CONF_DIR)).write_text(path.read_text())
+    (conf / "experiment" / "mine.yaml").write_text(
+        "# @package _global_\nseed: 7\npruning:\n  levels: [50]\n  reset: random\n")
+    register_prune_configs()
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("prune", overrides=["experiment=mine"])
+    assert (cfg.seed, list(cfg.pruning.levels), cfg.pruning.reset) == (7, [50.0], "random")
+    assert cfg.paths.run_dir == "runs/prune/mnist/lenet/pau/seed7"
+
+
+def test_each_group_is_built_by_its_target(hydra_ctx, tmp_path):
+    from lightning import Trainer
+
+    from pau.repro.errors import UserError
+    from pau.repro.training import build_trainer
+    from pau.repro.training.build import build
+    from pau.repro.training.optim import Exponential, MultiStep
+
+    cfg = make(["data=cifar10", "model=lenet", "activation=pau"])
+    net = build_model(cfg)
+    sgd = build(cfg.optim, net)
+    assert type(sgd) is torch.optim.SGD and sgd.defaults["momentum"] == 0.9
+    assert type(build(make(["optim=adam"]).optim, net)) is torch.optim.Adam
+    assert isinstance(build(cfg.schedule), Exponential) and build(cfg.schedule).factor(2) == pytest.approx(0.985**2)
+    assert isinstance(build(make(["experiment=imagenet"]).schedule), MultiStep)
+    trainer = build_trainer(OmegaConf.to_container(cfg, resolve=True), tmp_path)
+    assert cfg.trainer._target_ == "lightning.Trainer" and isinstance(trainer, Trainer)
+    torch.use_deterministic_algorithms(False)  # trainer=cpu switched them on for the process
+    with pytest.raises(UserError, match="optim.betas are Adam's"):
+        build(make(["data=cifar10", "optim.betas=[0.8,0.9]"]).optim, net)
+    with pytest.raises(UserError, match="optim.momentum and optim.nesterov are SGD's"):
+        build(make(["optim=adam", "optim.momentum=0.9"]).optim, net)
+    with pytest.raises(UserError, match="schedule.gamma and schedule.milestones do nothing"):
+        build(make(["schedule=constant", "schedule.gamma=0.5"]).schedule)

@@ -288,7 +288,7 @@ def synthetic_cfg(tmp_path, extra=()):
         "data=synthetic", "data.image_size=8", "data.num_train=64", "data.num_test=32", "data.batch_size=16",
         "optim=sgd", "optim.lr=0.05", "optim.momentum=0.9", "optim.weight_decay=5e-4", "schedule.epochs=3",
         f"paths.runs_dir={tmp_path}", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-        "logger.csv=false", *extra,
+        "logger.csv=null", *extra,
     ])
 
 
@@ -331,14 +331,15 @@ def test_pau_prune_on_digits_collected_and_drawn(hydra_ctx, tmp_path):
     runs = tmp_path / "runs"
     args = ["data=digits", "model=lenet", "schedule.epochs=1", "data.train_subset=256", "pruning.levels=[30,60]",
             f"paths.runs_dir={runs}", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-            "logger.csv=false", "pruning.timing.repeats=2"]
+            "logger.csv=null", "pruning.timing.repeats=2"]
     exe = Path(sys.executable).with_name("pau-prune")
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
     done = subprocess.run([str(exe), "-m", "activation=pau,lrelu", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    folder = runs / "prune" / "digits" / "lenet" / "lrelu" / "seed0"
+    changed = "data.train_subset=256,schedule.epochs=1"  # the keys changed beyond the defaults name a level
+    folder = runs / "prune" / "digits" / "lenet" / "lrelu" / changed / "seed0"
     table = pd.read_csv(folder / "pruning.csv")
     assert table["level"].tolist() == [0, 1, 2] and table["percent"].tolist() == [0, 30, 60]
     # LeNet by hand after 30%: filters 4, 11, 84; after 60%: 2, 6, 48 (+ the classifier 84*in+84, 850)
@@ -349,7 +350,7 @@ def test_pau_prune_on_digits_collected_and_drawn(hydra_ctx, tmp_path):
     ]
     assert table["test_acc"].between(0, 1).all() and (table["inference_ms_per_batch"] > 0).all()
     assert table["masked_layers"].isna().all()  # LeNet has no residual sums
-    pau_table = pd.read_csv(runs / "prune" / "digits" / "lenet" / "pau" / "seed0" / "pruning.csv")
+    pau_table = pd.read_csv(runs / "prune" / "digits" / "lenet" / "pau" / changed / "seed0" / "pruning.csv")
     assert (pau_table["parameters"] - table["parameters"]).tolist() == [40, 40, 40]  # 4 PAUs x 10
     plan = json.loads((folder / "level2" / "plan.json").read_text())
     assert plan["layers"]["features.3"]["filters_left"] == 6 and plan["layers"]["features.3"]["mode"] == "removed"
@@ -357,7 +358,7 @@ def test_pau_prune_on_digits_collected_and_drawn(hydra_ctx, tmp_path):
     assert (folder / "level1" / "metrics.csv").is_file() and not (folder / "config.yaml").exists()
 
     # a finished run is skipped; one that lost its last level continues there
-    cfg = compose("prune", overrides=["activation=lrelu", *args])
+    cfg = compose("prune", overrides=["activation=lrelu", *args], return_hydra_config=True)
     assert prune(cfg)["skipped"] is True
     first = (folder / "level1" / "weights.pt").stat().st_mtime_ns
     (folder / "level2" / "result.json").unlink()

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from pau.repro.analysis import collect, figures, tables
+from pau.repro.analysis import cli, collect, tables
 from pau.repro.training.config import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +74,10 @@ def test_budget_override_shrinks_the_grid_and_names_its_folder():
     assert full.trainer.max_epochs == 400 and full.paths.runs_dir == "runs/table3-400ep"
 
 
+# The keys _train changes beyond the defaults name a folder level of their own.
+CHANGED = "data.batch_size=32,data.num_test=32,data.num_train=64,trainer.max_epochs=1"
+
+
 def _train(runs_dir, *extra):
     cmd = [
         str(BIN / "pau-train"), "-m", "data=synthetic", "model=lenet", "activation=relu,pau", "seed=0,1",
@@ -90,12 +94,13 @@ def test_multirun_collect_tabulate_end_to_end(tmp_path):
     runs_dir = tmp_path / "runs"
     _train(runs_dir)
     folders = sorted(p.parent.relative_to(runs_dir).as_posix() for p in runs_dir.rglob("final_metrics.json"))
-    assert folders == [f"synthetic/lenet/{a}/seed{s}" for a in ("pau", "relu") for s in (0, 1)]
+    assert folders == [f"synthetic/lenet/{a}/{CHANGED}/seed{s}" for a in ("pau", "relu") for s in (0, 1)]
 
     runs = collect.collect([runs_dir])
     assert len(runs) == 4 and (runs["status"] == "finished").all() and (runs["duplicate_of"] == "").all()
     assert set(runs["max_epochs"]) == {1} and set(runs["epochs_done"]) == {1}
-    finals = {(a, s): json.loads((runs_dir / f"synthetic/lenet/{a}/seed{s}/final_metrics.json").read_text())["test_acc"]
+    finals = {(a, s): json.loads((runs_dir / f"synthetic/lenet/{a}/{CHANGED}/seed{s}/final_metrics.json")
+                                 .read_text())["test_acc"]
               for a in ("relu", "pau") for s in (0, 1)}
     tables.write_tables(runs, tmp_path / "tables")
     md = (tmp_path / "tables" / "table_synthetic.md").read_text()
@@ -108,24 +113,24 @@ def test_multirun_collect_tabulate_end_to_end(tmp_path):
     assert "Budget: max_epochs 1; seeds per cell 2 (0, 1); data full; activations ReLU, PAU." in md
 
     # Re-running: finished runs are skipped; a deleted run and an unfinished one are done again.
-    (runs_dir / "synthetic/lenet/relu/seed1").rename(tmp_path / "gone")
-    unfinished = runs_dir / "synthetic/lenet/pau/seed1"
+    (runs_dir / f"synthetic/lenet/relu/{CHANGED}/seed1").rename(tmp_path / "gone")
+    unfinished = runs_dir / f"synthetic/lenet/pau/{CHANGED}/seed1"
     (unfinished / "final_metrics.json").unlink()
     shutil.rmtree(unfinished / "checkpoints")
-    kept = runs_dir / "synthetic/lenet/relu/seed0/final_metrics.json"
+    kept = runs_dir / f"synthetic/lenet/relu/{CHANGED}/seed0/final_metrics.json"
     before = kept.stat().st_mtime_ns
     _train(runs_dir)
     assert kept.stat().st_mtime_ns == before
     again = collect.collect([runs_dir])
     assert len(again) == 4 and (again["status"] == "finished").all()
-    redone = json.loads((runs_dir / "synthetic/lenet/relu/seed1/final_metrics.json").read_text())
+    redone = json.loads((runs_dir / f"synthetic/lenet/relu/{CHANGED}/seed1/final_metrics.json").read_text())
     assert redone["test_acc"] == finals[("relu", 1)]  # the same seed trains to the same result
 
     # The three commands' entry points (each a process of its own would only add start-up time).
     out = tmp_path / "results"
-    assert collect.main([str(runs_dir), "--out", str(out / "runs.csv")]) == 0
-    assert tables.main([str(out / "runs.csv"), "--out", str(out / "tables")]) == 0
-    assert figures.main([str(out / "runs.csv"), "--out", str(out / "figures")]) == 0
+    assert cli.collect_main([str(runs_dir), "--out", str(out / "runs.csv")]) == 0
+    assert cli.tables_main([str(out / "runs.csv"), "--out", str(out / "tables")]) == 0
+    assert cli.figures_main([str(out / "runs.csv"), "--out", str(out / "figures")]) == 0
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
         "activations_synthetic_lenet_pau_seed0.pdf", "activations_synthetic_lenet_pau_seed0.png",
         "curves_synthetic_lenet.pdf", "curves_synthetic_lenet.png"]
@@ -133,15 +138,37 @@ def test_multirun_collect_tabulate_end_to_end(tmp_path):
         "summary.csv", "table5.md", "table5.tex", "table_synthetic.md", "table_synthetic.tex"]
 
 
+def _without(df: pd.DataFrame, columns) -> pd.DataFrame:
+    return df.drop(columns=[c for c in columns if c in df.columns])
+
+
 @pytest.mark.slow
-def test_reproduce_digits_script(tmp_path):
-    """The README's main command, at 1 epoch: sweep, runs table, tables and figures."""
-    env = {**os.environ, "EPOCHS": "1", "OUT": str(tmp_path), "RUNS": str(tmp_path / "runs")}
+def test_reproduce_digits_reproduces_the_committed_results(tmp_path):
+    """``make reproduce`` (scripts/reproduce_digits.sh) computes the committed digits
+    results exactly: the runs table, the tables and the figures, on any machine (the
+    CPU trainer fixes the thread count). Timings and where the runs lie may differ."""
+    committed = ROOT / "results"
+    env = {**os.environ, "OUT": str(tmp_path), "RUNS": str(tmp_path / "runs")}
+    env.pop("EPOCHS", None)
     proc = subprocess.run([str(ROOT / "scripts" / "reproduce_digits.sh")], capture_output=True, text=True, env=env,
                           timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = pd.read_csv(tmp_path / "runs.csv")
-    assert len(runs) == 10 and (runs["status"] == "finished").all()
-    md = (tmp_path / "tables" / "table_digits.md").read_text()
-    assert "activations ReLU, LReLU, Swish, PAU, RPAU." in md
-    assert (tmp_path / "figures" / "activations_digits_lenet_rpau_seed0.png").is_file()
+    timing = ["seconds", "seconds_per_epoch", "written_at", "run_dir"]
+    fresh, kept = (_without(pd.read_csv(p), timing).sort_values(["activation", "seed"]).reset_index(drop=True)
+                   for p in (tmp_path / "runs.csv", committed / "runs.csv"))
+    assert len(fresh) == 10 and (fresh["status"] == "finished").all()
+    pd.testing.assert_frame_equal(fresh, kept)
+    tables = sorted(p.name for p in (tmp_path / "tables").iterdir())
+    assert tables == sorted(p.name for p in (committed / "tables").iterdir())
+    for name in tables:
+        if name.endswith(".csv"):
+            pd.testing.assert_frame_equal(_without(pd.read_csv(tmp_path / "tables" / name), timing),
+                                          _without(pd.read_csv(committed / "tables" / name), timing))
+        else:
+            assert (tmp_path / "tables" / name).read_text() == (committed / "tables" / name).read_text(), name
+    figures = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert set(figures) <= {p.name for p in (committed / "figures").iterdir()}
+    assert "curves_digits_lenet.png" in figures and "activations_digits_lenet_rpau_seed0.png" in figures
+    for name in figures:  # a PDF holds its creation date; a PNG only what is drawn
+        if name.endswith(".png"):
+            assert (tmp_path / "figures" / name).read_bytes() == (committed / "figures" / name).read_bytes(), name

@@ -9,6 +9,9 @@ and augmented per batch on the device; ImageNet is read from an ImageFolder tree
 from __future__ import annotations
 
 import inspect
+from typing import Iterable
+
+from ..errors import UserError
 
 from .imagenet import ImageNetDataModule
 from .memory import DatasetNotFoundError, InMemoryDataModule, ShardedBatchSampler
@@ -34,17 +37,31 @@ def list_datasets() -> list[str]:
     return list(DATAMODULES)
 
 
-def create_datamodule(name: str, **options):
-    """The DataModule registered as ``name``; options it does not take are ignored
-    (one configuration schema serves every data set)."""
+def _datamodule_class(name: str):
     if name not in DATAMODULES:
-        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATAMODULES)}")
-    cls = DATAMODULES[name]
+        raise UserError(f"unknown data set {name!r}; valid names: {', '.join(DATAMODULES)}")
+    return DATAMODULES[name]
+
+
+def accepted_options(name: str) -> set[str]:
+    """The options the DataModule ``name`` takes (its and its bases' constructor arguments)."""
     accepted = set()
-    for klass in cls.__mro__:
+    for klass in _datamodule_class(name).__mro__:
         if "__init__" in vars(klass):
-            accepted |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
-    return cls(**{k: v for k, v in options.items() if k in accepted})
+            accepted |= set(inspect.signature(klass.__init__).parameters) - {"self", "args", "kwargs"}
+    return accepted
+
+
+def create_datamodule(name: str, ignore: Iterable[str] = (), **options):
+    """The DataModule registered as ``name``. An option it does not take raises a
+    :class:`UserError` listing those it does, unless named in ``ignore`` (one
+    configuration schema serves every data set: its other sets' keys at their defaults)."""
+    accepted, ignore = accepted_options(name), set(ignore)
+    unknown = sorted(set(options) - accepted - ignore)
+    if unknown:
+        raise UserError(f"data set {name!r} takes no {', '.join('data.' + k for k in unknown)}; "
+                        f"its options: {', '.join(sorted(accepted - {'seed'}))}")
+    return _datamodule_class(name)(**{k: v for k, v in options.items() if k in accepted})
 
 
 __all__ = [
@@ -58,6 +75,7 @@ __all__ = [
     "MNISTDataModule",
     "ShardedBatchSampler",
     "SyntheticDataModule",
+    "accepted_options",
     "create_datamodule",
     "list_datasets",
 ]

@@ -5,22 +5,25 @@ import json
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pau.repro.pruning.config import register_configs
+from pau.repro.errors import report_user_errors
+from pau.repro.pruning.config import PruneConfig, register_configs
 from pau.repro.pruning.run import prune
-from pau.repro.training.cli import CONF_DIR
+from pau.repro.training.cli import CONF_DIR, check_group_keys, require_config_dir, with_command_line
 
 
+@report_user_errors("pau-prune")
 def _prune(cfg: DictConfig) -> dict:
-    result = prune(cfg)
+    result = prune(with_command_line(cfg), run_dir=HydraConfig.get().runtime.output_dir)
     print(json.dumps(result, indent=2))
     return result
 
 
 def main() -> None:
-    if not CONF_DIR.is_dir():
-        sys.exit(f"pau-prune: no configuration folder at {CONF_DIR} (it ships with the source checkout)")
+    require_config_dir("pau-prune", sys.argv[1:])
+    report_user_errors("pau-prune")(check_group_keys)(sys.argv[1:], PruneConfig)
     register_configs()
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prune")(_prune)()
 

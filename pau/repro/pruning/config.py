@@ -36,7 +36,7 @@ class PruningConfig:
 
 @dataclass
 class PrunePathsConfig(PathsConfig):
-    run_name: str = SI("prune/${data.name}/${model.name}/${activation.name}/seed${seed}")
+    run_name: str = SI("prune/${pau.run_name:}")
 
 
 @dataclass

@@ -24,7 +24,6 @@ import math
 import shutil
 import traceback
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
@@ -32,17 +31,21 @@ import yaml
 from lightning.pytorch.trainer.states import TrainerStatus
 from omegaconf import OmegaConf
 
-from ..training import PAUClassifier, build_datamodule, build_model, build_trainer, differing_keys
+from .. import runs
+from ..errors import UserError
+from ..runs import RunConflictError, differing_keys
+from ..training import PAUClassifier, build_datamodule, build_model, build_trainer
+from ..training.build import resolved
 from ..training.callbacks import EpochRecorder
-from ..training.config import NON_RESULT_KEYS
-from ..training.run import RunConflictError, resolved
+from ..training.run import check_checkpoint, cpu_threads
 from .config import NON_RESULT_PRUNING_KEYS
 from .graph import ChannelGraph, analyze
 from .surgery import CRITERIA, apply_plan, count_parameters, inference_ms, select_filters, stored_parameters
 
-CONFIG, TABLE, FINAL, ERROR, INIT = "prune_config.yaml", "pruning.csv", "final_pruning.json", "error.txt", "init.pt"
-PLAN, RESULT, WEIGHTS = "plan.json", "result.json", "weights.pt"
-LAST_CKPT = Path("checkpoints") / "last.ckpt"
+# The pruning run's files (pau.repro.runs names them); a level's training folder is a run folder.
+CONFIG, TABLE, FINAL, INIT = runs.PRUNE_CONFIG, runs.PRUNE_TABLE, runs.PRUNE_FINAL, runs.PRUNE_INIT
+PLAN, RESULT, WEIGHTS = runs.LEVEL_PLAN, runs.LEVEL_RESULT, runs.LEVEL_WEIGHTS
+ERROR, LAST_CKPT = runs.ERROR, runs.LAST_CKPT
 COLUMNS = [
     "level", "percent", "parameters", "test_acc", "inference_ms_per_batch", "masked_layers",
     "stored_parameters", "filters", "best_test_acc", "train_loss", "epochs", "seconds",
@@ -53,24 +56,14 @@ def level_dir(folder: Path, level: int) -> Path:
     return Path(folder) / f"level{level}"
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary file, so an interrupted write leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+_read_json = runs.read_json
+_write_text = runs.write_atomic
 
 
 def _levels(cfg: dict) -> list[float]:
     levels = [float(p) for p in cfg["pruning"]["levels"]]
     if any(not 0 < p < 100 for p in levels) or any(b <= a for a, b in zip(levels, levels[1:])):
-        raise ValueError(f"pruning.levels must increase strictly within (0, 100); got {levels}")
+        raise UserError(f"pruning.levels must increase strictly within (0, 100); got {levels}")
     return levels
 
 
@@ -79,7 +72,7 @@ def _check_config(folder: Path, cfg: dict) -> None:
     if not path.is_file():
         return
     saved = yaml.safe_load(path.read_text()) or {}
-    keys = differing_keys(saved, cfg, ignore=tuple(NON_RESULT_KEYS) + NON_RESULT_PRUNING_KEYS)
+    keys = differing_keys(saved, cfg, ignore=NON_RESULT_PRUNING_KEYS)
     old, new = [float(p) for p in saved.get("pruning", {}).get("levels", [])], _levels(cfg)
     planned = [k for k in range(1, len(old) + 1) if (level_dir(folder, k) / PLAN).is_file()]
     depth = max(planned, default=0)
@@ -87,9 +80,8 @@ def _check_config(folder: Path, cfg: dict) -> None:
         keys.append(f"pruning.levels (the first {depth} already pruned: {old[:depth]})")
     if keys:
         raise RunConflictError(
-            f"{folder} holds a pruning run of a different configuration ({'; '.join(keys)}). "
-            f"Use another runs folder (paths.runs_dir=...) or delete {folder} to replace it."
-        )
+            f"{folder} holds a pruning run of a different configuration ({'; '.join(keys)})",
+            hint=f"use another runs folder (paths.runs_dir=...) or delete {folder} to replace it")
 
 
 def _timing_device(cfg: dict) -> str:
@@ -147,13 +139,13 @@ def _train_level(cfg: dict, folder: Path, level: int, model, datamodule):
     level_cfg = json.loads(json.dumps(cfg))
     level_cfg["paths"]["run_dir"] = str(out)
     level_cfg["paths"]["run_name"] = f"{cfg['paths']['run_name']}/level{level}"
-    if level_cfg["logger"]["wandb"]["enabled"] and not (out / "wandb_id.txt").is_file():
-        import wandb
-
-        (out / "wandb_id.txt").write_text(wandb.util.generate_id())
+    if level_cfg["logger"].get("wandb") is not None:
+        runs.wandb_id(out)
     module = PAUClassifier(level_cfg, model=model)
     trainer = build_trainer(level_cfg, out, top5=module.top5)
     ckpt = out / LAST_CKPT
+    if ckpt.is_file():
+        check_checkpoint(ckpt)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.is_file() else None)
     rows = next(cb for cb in trainer.callbacks if isinstance(cb, EpochRecorder)).rows
     if trainer.state.status != TrainerStatus.FINISHED or trainer.current_epoch < trainer.max_epochs or not rows:
@@ -170,30 +162,49 @@ def _write_table(folder: Path, results: list[dict]) -> None:
     tmp.replace(folder / TABLE)
 
 
-def prune(cfg) -> dict:
-    """Run (or continue) the pruning experiment of ``cfg`` in ``paths.run_dir``."""
+def prune(cfg, run_dir=None) -> dict:
+    """Run (or continue) the pruning experiment of ``cfg`` in ``run_dir`` (``pau-prune``
+    passes Hydra's output directory), else ``paths.run_dir``; one process at a time
+    (another waits for it, ``paths.lock_timeout``)."""
     cfg = resolved(cfg)
-    folder = Path(cfg["paths"]["run_dir"])
+    runs.validate(cfg)
+    folder = Path(run_dir) if run_dir is not None else Path(cfg["paths"]["run_dir"])
+    cfg["paths"]["run_dir"] = str(folder)
     levels = [0.0] + _levels(cfg)
     pcfg = cfg["pruning"]
     devices = cfg["trainer"]["devices"]
     one_device = devices in (1, "1") or (isinstance(devices, list) and len(devices) == 1)
     if not one_device or int(cfg["trainer"]["num_nodes"]) != 1:
-        raise ValueError(f"pau-prune trains on one device (trainer=gpu or trainer=cpu); got devices={devices!r}")
+        raise UserError(f"pau-prune trains on one device (trainer=gpu or trainer=cpu); got devices={devices!r}")
     # checked before the dense training, not when the first level needs them
     choices = {"reset": ("init", "random"), "criterion": CRITERIA, "relative_to": ("original", "current")}
     for key, valid in choices.items():
         if pcfg[key] not in valid:
-            raise ValueError(f"pruning.{key} must be one of {', '.join(valid)}; got {pcfg[key]!r}")
+            raise UserError(f"pruning.{key} must be one of {', '.join(valid)}; got {pcfg[key]!r}")
     _check_config(folder, cfg)
     final = _read_json(folder / FINAL)
     if isinstance(final, dict) and final.get("status") == "finished" and final.get("levels") == levels:
         return {**final, "run_dir": str(folder), "skipped": True}
+    runs.ensure_writable(folder)
+    with runs.locked(folder, cfg["paths"]["lock_timeout"]), cpu_threads(cfg["trainer"].get("threads")):
+        _check_config(folder, cfg)  # another process may have pruned it meanwhile
+        final = _read_json(folder / FINAL)
+        if isinstance(final, dict) and final.get("status") == "finished" and final.get("levels") == levels:
+            return {**final, "run_dir": str(folder), "skipped": True}
+        return _prune(cfg, folder, levels)
 
+
+def _threads(cfg: dict):
+    from ..training.run import _cpu_threads
+
+    return _cpu_threads(cfg["trainer"].get("threads"))
+
+
+def _prune(cfg: dict, folder: Path, levels: list[float]) -> dict:
+    pcfg = cfg["pruning"]
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     datamodule.verify()
-    folder.mkdir(parents=True, exist_ok=True)
     _write_text(folder / CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg)))
     try:
         if (folder / INIT).is_file():

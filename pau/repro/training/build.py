@@ -1,21 +1,48 @@
-"""Building a run's parts from its configuration."""
+"""Building a run's parts from its configuration: every group through its ``_target_``
+(``hydra.utils.instantiate``), as in lightning-hydra-template."""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ..data import create_datamodule
+from pau.activations import ActivationFactory, as_act_factory
+from ..errors import UserError
 
 ACTIVATION_META_KEYS = ("_target_", "name")
+ACTIVATION_TARGET = "pau.repro.training.build.activation_factory"
+# Runs saved before the activation group built a factory name the unit itself; their
+# checkpoints still load (pau-eval, pau-figures) and their networks still build.
+EARLIER_ACTIVATION_TARGETS = ("pau.activations.create_act_layer",)
+DATA_SHAPE_KEYS = ("in_channels", "num_classes")  # the data's shape: the network's, not the DataModule's
 
 
 def resolved(cfg) -> dict:
-    """A plain, fully resolved copy of ``cfg`` (without Hydra's own node)."""
-    cfg = OmegaConf.to_container(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg), resolve=True)
-    return {k: v for k, v in cfg.items() if k != "hydra"}
+    """A plain, fully resolved copy of ``cfg`` without Hydra's own node (which may be
+    there, as ``compose(..., return_hydra_config=True)`` leaves it, for the run's name)."""
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    return {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+            for k in cfg if k != "hydra"}
+
+
+def build(node, *args, **kwargs):
+    """``hydra.utils.instantiate(node, ...)``, letting a target's :class:`UserError`
+    through as itself (Hydra wraps every error of a target in its own exception)."""
+    try:
+        return instantiate(node, *args, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
+def activation_factory(name: str, **kwargs) -> ActivationFactory:
+    """The ``activation`` group's target: the unit ``name`` with its arguments, as the
+    factory networks take (a fresh unit per call site, timm's ``act_layer``)."""
+    return as_act_factory(name, **kwargs)
 
 
 def activation_kwargs(cfg: Mapping[str, Any]) -> dict:
@@ -24,20 +51,27 @@ def activation_kwargs(cfg: Mapping[str, Any]) -> dict:
 
 
 def build_model(cfg: Mapping[str, Any]) -> nn.Module:
-    """The network ``model.name`` with ``activation`` at every site, shaped by ``data``."""
+    """The network of ``model`` with the unit of ``activation`` at every site, shaped by ``data``."""
     cfg = resolved(cfg)
-    data = cfg["data"]
-    return instantiate(
-        cfg["model"],
-        activation=cfg["activation"]["name"],
-        num_classes=data["num_classes"],
-        in_channels=data["in_channels"],
-        **activation_kwargs(cfg),
-    )
+    data, activation = cfg["data"], dict(cfg["activation"])
+    if activation.get("_target_") in EARLIER_ACTIVATION_TARGETS:
+        activation["_target_"] = ACTIVATION_TARGET
+    return build(cfg["model"], activation=build(activation),
+                       num_classes=data["num_classes"], in_channels=data["in_channels"])
 
 
 def build_datamodule(cfg: Mapping[str, Any]):
-    """The DataModule of ``data``, seeded by the run's ``seed``."""
+    """The DataModule of ``data``, seeded by the run's ``seed``. A key of the shared
+    schema that this data set does not take must keep its default: a changed one
+    (``data.noise=2`` for MNIST) would be silently without effect, so it is refused."""
+    from .config import DataConfig
+
     cfg = resolved(cfg)
-    options = dict(cfg["data"])
-    return create_datamodule(options.pop("name"), seed=cfg["seed"], **options)
+    defaults = OmegaConf.to_container(OmegaConf.structured(DataConfig), resolve=False)
+    untouched = [k for k, v in cfg["data"].items() if k in defaults and _same(v, defaults[k])]
+    data = {"_target_": DataConfig._target_, **cfg["data"]}  # runs saved before it had one
+    return build(data, seed=cfg["seed"], ignore=[*untouched, *DATA_SHAPE_KEYS], _convert_="all")
+
+
+def _same(value, default) -> bool:
+    return value == default or (isinstance(default, str) and default.startswith("${"))  # interpolated defaults

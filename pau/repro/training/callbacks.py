@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from pau.activations import split_parameters
 
+log = logging.getLogger("pau.repro.training")
 COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "act_lr", "epoch_seconds"]
 COLUMNS_TOP5 = COLUMNS[:5] + ["test_acc5"] + COLUMNS[5:]
 
@@ -51,8 +53,13 @@ class EpochRecorder(L.Callback):
         self._write()  # drops rows of epochs after the checkpoint being resumed
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.rows.append(pl_module.epoch_summary())
+        row = pl_module.epoch_summary()
+        self.rows.append(row)
         self._write()
+        if trainer.is_global_zero:
+            log.info("epoch %d/%d: train_loss %.4f, train_acc %.4f, test_loss %.4f, test_acc %.4f (%.1f s)",
+                     row["epoch"], trainer.max_epochs, row["train_loss"], row["train_acc"], row["test_loss"],
+                     row["test_acc"], row["epoch_seconds"])
 
 
 class ReplicaCheck(L.Callback):

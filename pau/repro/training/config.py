@@ -1,10 +1,12 @@
 """The schema of ``conf/train.yaml``: structured configs, so a mistyped key or a value
 of the wrong type fails at composition with Hydra's error.
 
-One schema per group serves every option of that group (e.g. ``DataConfig`` has the
-synthetic set's ``noise`` too); options ignore the fields they do not use.
-``activation`` is the exception: its keys are the unit's own constructor arguments,
-checked when the unit is built.
+Every group has a ``_target_`` that ``hydra.utils.instantiate`` builds with the group's
+keys (pau.repro.training.build). One schema per group serves every option of that
+group (e.g. ``DataConfig`` has the synthetic set's ``noise`` too); a target refuses a
+key it does not use once it is changed from its default. ``activation`` is the
+exception: its keys are the unit's own constructor arguments, checked when the unit
+is built.
 """
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, SI
 
+from ..runs import NON_IDENTITY_KEYS, register_resolvers
+
 
 @dataclass
 class DataConfig:
+    _target_: str = "pau.repro.data.create_datamodule"
     name: str = MISSING
     root: str = SI("${oc.env:PAU_DATA_ROOT,data}")  # folder holding MNIST/, FashionMNIST/, cifar-10-batches-py/, imagenet/
     download: bool = False
@@ -48,6 +53,7 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
+    _target_: str = "pau.repro.training.optim.adam"  # called with the model
     name: str = "adam"  # adam | sgd
     lr: float = 0.002
     momentum: float = 0.0
@@ -63,6 +69,7 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
+    _target_: str = "pau.repro.training.optim.Constant"
     name: str = "constant"  # constant | exponential (lr * gamma^epoch) | multistep
     epochs: int = 100
     gamma: float = 1.0
@@ -72,8 +79,10 @@ class ScheduleConfig:
 
 @dataclass
 class TrainerConfig:
-    """Arguments of ``lightning.Trainer`` (passed through)."""
+    """Arguments of ``lightning.Trainer`` (passed through), except ``threads`` and
+    ``max_time`` (which stops at an epoch's end here)."""
 
+    _target_: str = "lightning.Trainer"
     accelerator: str = "cpu"
     devices: Any = 1
     num_nodes: int = 1
@@ -93,6 +102,9 @@ class TrainerConfig:
     num_sanity_val_steps: int = 0
     enable_progress_bar: bool = True
     enable_model_summary: bool = True
+    # Not Lightning's: the CPU's intra-op thread count, fixed so a CPU run repeats
+    # exactly on any machine (results depend on it); null leaves torch's default.
+    threads: Optional[int] = None
 
 
 @dataclass
@@ -101,26 +113,40 @@ class CheckpointConfig:
 
 
 @dataclass
+class CSVLoggerConfig:
+    """Lightning's step-level CSV log under ``logs/`` (``metrics.csv`` per epoch is always written)."""
+
+    _target_: str = "lightning.pytorch.loggers.CSVLogger"
+    name: str = "logs"  # a logs/version_N per attempt: resuming never overwrites earlier steps
+
+
+@dataclass
 class WandbConfig:
-    enabled: bool = False
+    _target_: str = "lightning.pytorch.loggers.WandbLogger"
     mode: str = "offline"  # offline | online | disabled
     project: str = "pau"
     entity: Optional[str] = None
     group: Optional[str] = None
-    tags: List[str] = field(default_factory=list)
+    tags: Optional[List[str]] = None
 
 
 @dataclass
 class LoggerConfig:
-    csv: bool = True  # step-level Lightning CSV log under logs/ (metrics.csv per epoch is always written)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
+    """The run's loggers, each built by its ``_target_`` (null: off)."""
+
+    csv: Optional[CSVLoggerConfig] = field(default_factory=CSVLoggerConfig)
+    wandb: Optional[WandbConfig] = None
 
 
 @dataclass
 class PathsConfig:
     runs_dir: str = "runs"
-    run_name: str = SI("${data.name}/${model.name}/${activation.name}/seed${seed}")
+    # <data>/<model>/<activation>[/<what the command line changed>]/seed<k>: pau.repro.runs.run_name
+    run_name: str = SI("${pau.run_name:}")
     run_dir: str = SI("${paths.runs_dir}/${paths.run_name}")
+    # Seconds to wait for another process training the same run; null: as long as it
+    # takes, 0: exit at once, naming it.
+    lock_timeout: Optional[float] = None
 
 
 @dataclass
@@ -138,28 +164,26 @@ class TrainConfig:
     budget: Optional[str] = None  # free-text note on a reduced budget, e.g. "20 epochs"
 
 
-# Keys that say where or how a run executes, not what it computes: a finished run is
-# reused whatever their values, and an interrupted one may resume with others.
-NON_RESULT_KEYS = (
-    "paths",
-    "logger",
-    "budget",
-    "data.root",
-    "data.download",
-    "data.num_workers",
-    "data.eval_batch_size",
-    "trainer.accelerator",
-    "trainer.devices",
-    "trainer.num_nodes",
-    "trainer.strategy",
-    "trainer.max_time",
-    "trainer.log_every_n_steps",
-    "trainer.num_sanity_val_steps",
-    "trainer.enable_progress_bar",
-    "trainer.enable_model_summary",
-    "checkpoint",
-)
+# Keys that cannot change what a run trains (see pau.repro.runs for why each).
+NON_RESULT_KEYS = NON_IDENTITY_KEYS
+
+
+def compose_config(*overrides: str, config_name: str = "train", config_dir: str | None = None):
+    """The configuration ``pau-train <overrides>`` runs, for ``run(cfg)`` from Python.
+    It keeps Hydra's record of the overrides (they name the run's folder)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ..resources import config_dir as shipped_config_dir
+
+    register_configs()
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app, or an initialize() block
+        return compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    with initialize_config_dir(str(config_dir or shipped_config_dir()), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides), return_hydra_config=True)
 
 
 def register_configs() -> None:
+    """The schema (``train_schema``) and the ``${pau.run_name:}`` resolver the configs use."""
+    register_resolvers()
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)

@@ -1,7 +1,6 @@
 """``PAUClassifier``: image classification with the paper's optimiser set-up."""
 from __future__ import annotations
 
-import bisect
 import time
 from typing import Any, Mapping
 
@@ -12,8 +11,8 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from pau.activations import split_parameters
-from .build import build_model, resolved
+from .build import build, build_model, resolved
+from .optim import parameter_groups
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -23,15 +22,8 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
 
 
 def lr_factor(schedule: Mapping[str, Any], epoch: int) -> float:
-    """Multiplier of the initial lr in (0-based) ``epoch`` under ``schedule``."""
-    name = schedule["name"]
-    if name == "constant":
-        return 1.0
-    if name == "exponential":
-        return schedule["gamma"] ** epoch
-    if name == "multistep":
-        return schedule["gamma"] ** bisect.bisect_right(sorted(schedule["milestones"]), epoch)
-    raise ValueError(f"unknown schedule {name!r}; valid: constant, exponential, multistep")
+    """Multiplier of the initial lr in (0-based) ``epoch`` under the ``schedule`` group."""
+    return build(schedule).factor(epoch)
 
 
 class PAUClassifier(L.LightningModule):
@@ -75,38 +67,15 @@ class PAUClassifier(L.LightningModule):
     # -- optimisation ------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
         """[network group, activation group (if non-empty)] with their lr and weight decay."""
-        optim = self.config["optim"]
-        groups = split_parameters(self.model)
-        act = list(groups["pau"])
-        if optim["act_params"] == "learnable":
-            act += groups["activation"]
-        elif optim["act_params"] == "pau":
-            groups["network"] = groups["network"] + groups["activation"]
-        else:
-            raise ValueError(f"optim.act_params must be 'pau' or 'learnable', got {optim['act_params']!r}")
-        net = [p for p in groups["network"] if p.requires_grad]
-        act = [p for p in act if p.requires_grad]
-        out = [{"params": net, "lr": optim["lr"], "weight_decay": optim["weight_decay"], "name": "network"}]
-        if act:
-            act_lr = optim["lr"] if optim["act_lr"] is None else optim["act_lr"]
-            act_wd = optim["weight_decay"] if optim["act_weight_decay"] is None else optim["act_weight_decay"]
-            out.append({"params": act, "lr": act_lr, "weight_decay": act_wd, "name": "activation"})
-        return out
+        optim = {k: v for k, v in self.config["optim"].items() if k != "_target_"}
+        return parameter_groups(self.model, optim["lr"], optim["weight_decay"], optim["act_params"],
+                                optim["act_lr"], optim["act_weight_decay"])
 
     def configure_optimizers(self):
-        optim, schedule = self.config["optim"], self.config["schedule"]
-        groups = self.parameter_groups()
-        if optim["name"] == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=optim["lr"], momentum=optim["momentum"], nesterov=optim["nesterov"])
-        elif optim["name"] == "adam":
-            optimizer = torch.optim.Adam(groups, lr=optim["lr"], betas=tuple(optim["betas"]))
-        else:
-            raise ValueError(f"unknown optimiser {optim['name']!r}; valid: adam, sgd")
-        net_factor = lambda epoch: lr_factor(schedule, epoch)  # noqa: E731
-        if schedule["act"] not in ("same", "constant"):
-            raise ValueError(f"schedule.act must be 'same' or 'constant', got {schedule['act']!r}")
-        act_factor = net_factor if schedule["act"] == "same" else (lambda epoch: 1.0)
-        factors = [net_factor, act_factor][: len(groups)]
+        # Both groups' targets (conf/optim/*.yaml, conf/schedule/*.yaml) build them.
+        optimizer = build(self.config["optim"], self.model)
+        schedule = build(self.config["schedule"])
+        factors = [schedule.factor, schedule.act_factor][: len(optimizer.param_groups)]
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factors)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
@@ -151,6 +120,7 @@ class PAUClassifier(L.LightningModule):
         if not self.trainer.sanity_checking:
             self._test_stats = stats
         self.log_dict({k.replace("_", "/", 1): v for k, v in stats.items()}, sync_dist=False)
+        self.log("test_acc", stats["test_acc"], prog_bar=True, logger=False)  # the progress bar's last test accuracy
 
     def on_test_epoch_end(self) -> None:
         self._test_stats = self._compute_test()
@@ -178,4 +148,5 @@ class PAUClassifier(L.LightningModule):
         if row["act_lr"] == row["act_lr"]:  # not NaN: there is an activation group
             logged["act_lr"] = row["act_lr"]
         self.log_dict(logged, on_step=False, on_epoch=True)
+        self.log("train_loss", row["train_loss"], on_step=False, on_epoch=True, prog_bar=True, logger=False)
         return row
