@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from pau.repro.data import DatasetNotFoundError, ShardedBatchSampler, create_datamodule
+from pau.repro.data.memory import DatasetCorruptError, DatasetDownloadError
+from pau.repro.errors import UserError
 from pau.repro.data.transforms import normalize, random_crop, random_hflip
 
 MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -135,7 +137,8 @@ def test_a_missing_data_set_says_where_it_looked_and_how_to_fix_it(tmp_path, nam
     with pytest.raises(DatasetNotFoundError) as err:
         dm.verify()
     message = str(err.value)
-    assert str(tmp_path / folder) in message and "data.root" in message
+    assert str(tmp_path / folder) in message and "data.root" in message and "\n" not in message
+    assert isinstance(err.value, UserError)
     assert not list(tmp_path.rglob("*"))  # nothing fetched or created behind one's back
 
 
@@ -156,3 +159,84 @@ def test_imagenet_reads_an_image_folder(tmp_path):
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
     images, targets = next(iter(dm.val_dataloader()))
     assert images.shape == (6, 3, 32, 32) and sorted(targets.tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def _fake_idx(path: Path, shape, keep: int | None = None) -> None:
+    """An IDX file of ``shape`` (uint8), cut to ``keep`` bytes if given."""
+    header = bytes([0, 0, 0x08, len(shape)]) + b"".join(int(d).to_bytes(4, "big") for d in shape)
+    body = bytes(int(torch.tensor(shape).prod()))
+    data = header + body
+    path.write_bytes(data if keep is None else data[:keep])
+
+
+def _fake_mnist(root: Path, cut: str | None = None, keep: int = 1000) -> Path:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    shapes = {"train-images-idx3-ubyte": (60, 28, 28), "train-labels-idx1-ubyte": (60,),
+              "t10k-images-idx3-ubyte": (10, 28, 28), "t10k-labels-idx1-ubyte": (10,)}
+    for name, shape in shapes.items():
+        _fake_idx(raw / name, shape, keep if name == cut else None)
+    return raw
+
+
+def test_whole_idx_files_are_read(tmp_path):
+    _fake_mnist(tmp_path)
+    dm = create_datamodule("mnist", root=str(tmp_path))
+    dm.verify()
+    assert dm.train_set.images.shape == (60, 1, 28, 28) and len(dm.test_set) == 10
+
+
+def test_a_truncated_mnist_file_is_corrupt_with_its_size_against_the_expected(tmp_path):
+    raw = _fake_mnist(tmp_path, cut="train-images-idx3-ubyte", keep=1000)
+    dm = create_datamodule("mnist", root=str(tmp_path))
+    with pytest.raises(DatasetCorruptError) as err:
+        dm.verify()
+    message = str(err.value)
+    assert isinstance(err.value, UserError) and not isinstance(err.value, DatasetNotFoundError)
+    assert str(raw / "train-images-idx3-ubyte") in message and "corrupt" in message
+    assert "1,000 bytes" in message and f"{16 + 60 * 28 * 28:,}" in message
+    assert "\n" not in message
+
+
+def test_a_file_that_is_not_idx_is_corrupt(tmp_path):
+    raw = _fake_mnist(tmp_path)
+    (raw / "t10k-labels-idx1-ubyte").write_text("<html>404</html>")
+    with pytest.raises(DatasetCorruptError, match="t10k-labels-idx1-ubyte.*16 bytes that do not start with an IDX"):
+        create_datamodule("mnist", root=str(tmp_path)).verify()
+
+
+def test_a_missing_mnist_file_is_named(tmp_path):
+    raw = _fake_mnist(tmp_path)
+    (raw / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"Missing: t10k-images-idx3-ubyte\. "):
+        create_datamodule("mnist", root=str(tmp_path)).verify()
+
+
+def test_a_corrupt_cifar_file_is_named(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                 "test_batch", "batches.meta"):
+        (folder / name).write_bytes(b"x" * 10)
+    with pytest.raises(DatasetCorruptError, match=r"data_batch_1 is corrupt: 10 bytes whose MD5 is not"):
+        create_datamodule("cifar10", root=str(tmp_path)).verify()
+
+
+def test_a_failed_download_is_one_user_error(tmp_path, monkeypatch):
+    from pau.repro.data import sources
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(sources.MNISTDataModule, "dataset_cls", offline)
+    dm = create_datamodule("mnist", root=str(tmp_path), download=True)
+    with pytest.raises(DatasetDownloadError, match=r"could not be downloaded into .*MNIST/raw: Error downloading"):
+        dm.verify()
+
+
+def test_an_imagenet_split_without_images_is_not_found(tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "imagenet" / split / "cat").mkdir(parents=True)
+    dm = create_datamodule("imagenet", root=str(tmp_path), num_workers=0)
+    with pytest.raises(DatasetNotFoundError, match=r"imagenet/train.*<class>/\*\.JPEG"):
+        dm.setup("fit")

@@ -4,26 +4,56 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pau.repro.analysis import collect, tables
+from pau.repro.analysis import cli, collect
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "results" / "paper"
 RESULTS = [ROOT / "results" / "mnist"]
+BEST_EPOCH = "_best_epoch"
 
 
 @pytest.mark.parametrize("results", RESULTS, ids=lambda p: p.name)
-def test_committed_runs_table_is_collected_from_committed_summaries(results, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # run folders are recorded relative to the checkout
-    assert collect.main([str(results.relative_to(ROOT) / "runs"), "--out", str(tmp_path / "runs.csv")]) == 0
+def test_committed_runs_table_is_collected_from_committed_summaries(results, tmp_path):
+    out = tmp_path / "runs.csv"
+    assert cli.collect_main([str(results / "runs"), "--out", str(out)]) == 0
+    # Folders are stored relative to the table, so the committed one points into its own folder.
+    committed = pd.read_csv(results / "runs.csv")
+    assert committed["run_dir"].str.startswith("runs/").all()
     # written_at is the files' modification time, which a checkout does not keep.
-    fresh, committed = (pd.read_csv(p).drop(columns="written_at") for p in (tmp_path / "runs.csv", results / "runs.csv"))
+    fresh, committed = (collect.read_runs_table(p).drop(columns="written_at") for p in (out, results / "runs.csv"))
     pd.testing.assert_frame_equal(fresh, committed)
 
 
 @pytest.mark.parametrize("results", RESULTS, ids=lambda p: p.name)
 def test_committed_tables_are_what_pau_tables_computes(results, tmp_path):
-    assert tables.main([str(results / "runs.csv"), "--out", str(tmp_path), "--paper", str(PAPER)]) == 0
+    committed = sorted(p.name for p in (results / "tables").iterdir())
+    assert cli.tables_main([str(results / "runs.csv"), "--out", str(tmp_path), "--paper", str(PAPER)]) == 0
+    if any(BEST_EPOCH in name for name in committed):  # the best-epoch tables, where committed beside them
+        assert cli.tables_main([str(results / "runs.csv"), "--out", str(tmp_path), "--paper", str(PAPER),
+                                "--metric", "best_epoch"]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == sorted(p.name for p in (results / "tables").iterdir())
+    assert written == committed
     for name in written:
         assert (tmp_path / name).read_text() == (results / "tables" / name).read_text(), name
+
+
+@pytest.mark.parametrize("results", RESULTS, ids=lambda p: p.name)
+def test_best_epoch_tables_of_the_committed_runs_average_each_runs_best_epoch(results, tmp_path):
+    """pau-tables --metric best_epoch on the committed runs: every cell is the mean over seeds of
+    the highest test accuracy in each run's committed metrics.csv."""
+    assert cli.tables_main([str(results / "runs.csv"), "--out", str(tmp_path), "--paper", str(PAPER),
+                            "--metric", "best_epoch"]) == 0
+    runs = collect.counted(collect.read_runs_table(results / "runs.csv"))
+    best = runs["run_dir"].map(lambda d: pd.read_csv(Path(d) / "metrics.csv")["test_acc"].max())
+    expected = (100 * best).groupby([runs["model"], runs["activation"]]).agg(["mean", "max", "size"])
+    summary = pd.read_csv(tmp_path / f"summary{BEST_EPOCH}.csv").set_index(["model_key", "activation_key"])
+    assert len(summary) == len(expected) and len(expected) > 1
+    for cell, row in expected.iterrows():
+        assert summary.loc[cell, "n"] == row["size"]
+        assert summary.loc[cell, "mean"] == pytest.approx(row["mean"], abs=5e-5), cell
+        assert summary.loc[cell, "best"] == pytest.approx(row["max"], abs=5e-5), cell
+    # Where a run's best epoch is not its last, the two tables differ.
+    final = pd.read_csv(results / "tables" / "summary.csv").set_index(["model_key", "activation_key"])
+    assert (summary["mean"] >= final.loc[summary.index, "mean"] - 5e-5).all()
+    assert (summary["mean"] > final.loc[summary.index, "mean"] + 0.01).any()
+    assert "(best epoch)" in (tmp_path / f"table2{BEST_EPOCH}.md").read_text().splitlines()[0]

@@ -1,41 +1,48 @@
-"""``pau-collect``: one tidy table of runs from run folders.
+"""The runs table: one row per run folder, and which runs count.
 
 A run folder is any folder holding a ``config.yaml`` with ``data.name``,
 ``model.name``, ``activation.name`` and ``seed`` (what ``pau-train`` writes);
 what a run is comes from that saved config, never from the folder's name. Its
 state comes from the files beside it:
 
-- ``final_metrics.json`` with status "finished": finished, or diverged when its
-  training loss ended non-finite (NaN or infinite: the run is kept but its
-  accuracy is not averaged, as the paper reports such runs);
+- ``final_metrics.json`` with status "finished": finished; damaged when its
+  ``metrics.csv`` holds fewer epochs than it trained (a cut or overwritten file:
+  kept out of means and curves, which would otherwise average fewer seeds after
+  the cut); diverged when its training loss ended non-finite (NaN or infinite:
+  kept but not averaged, as the paper reports such runs);
+- a process holding the folder's lock (``pau.repro.runs.status``): running;
 - ``error.txt`` (and no final metrics): failed;
 - otherwise: incomplete, with the epochs ``metrics.csv`` holds so far.
 
 The same config found twice (a copied folder, two roots holding one run) is
 counted once: the finished, most recently written copy is kept and the others
 are marked ``duplicate_of`` it. Problems are reported, never fatal.
+
+On disk (``runs.csv``) a run's folder is stored relative to the table's own
+folder, so the table can be read from any working directory and moved together
+with its runs; :func:`read_runs_table` resolves them again.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ..training.config import NON_RESULT_KEYS
+from .. import runs as run_folder
+from ..errors import UserError
 
 REQUIRED = {"dataset": "data.name", "model": "model.name", "activation": "activation.name", "seed": "seed"}
-# Config keys that say where a run lives or how it executes, not what it computes
-# (the training command's own list, so "same config" means the same thing to both).
-NOT_IDENTITY = ("hydra", "launcher") + tuple(NON_RESULT_KEYS)
 # Keys that shrink a run below the paper's: recorded as its budget.
 SUBSET_KEYS = ("limit", "subset", "fraction", "max_samples", "num_samples", "train_size", "test_size")
-STATUS_RANK = {"finished": 0, "diverged": 1, "incomplete": 2, "failed": 3, "invalid": 4}
+STATUS_RANK = {"finished": 0, "diverged": 1, "damaged": 2, "running": 3, "incomplete": 4, "failed": 5, "invalid": 6}
+# Columns of the runs table that hold a folder: relative to the table on disk.
+PATH_COLUMNS = ("run_dir", "duplicate_of")
 
 COLUMNS = [
     "dataset", "model", "activation", "seed", "status", "max_epochs", "epochs_done",
@@ -44,29 +51,10 @@ COLUMNS = [
 ]
 
 
-def find_run_dirs(roots) -> list[Path]:
-    """Folders below ``roots`` (or the roots themselves) that hold a ``config.yaml``."""
-    found = set()
-    for root in map(Path, roots):
-        for config in root.rglob("config.yaml"):
-            # Hydra's own copy of the config sits in .hydra/ inside a run's output folder.
-            if ".hydra" in config.parts or "checkpoints" in config.parts:
-                continue
-            found.add(config.parent)
-    return sorted(found)
-
-
 def config_hash(cfg: dict) -> str:
-    """Short hash of the config's result keys: equal for two copies of one run."""
-    identity = json.loads(json.dumps(cfg, default=str))
-    for key in NOT_IDENTITY:
-        *parents, last = key.split(".")
-        node = identity
-        for p in parents:
-            node = node.get(p) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(last, None)
-    text = json.dumps(identity, sort_keys=True)
+    """Short hash of a run's identity (``pau.repro.runs.identity``: its configuration less the
+    keys that cannot change what is trained): equal for two copies of one run."""
+    text = json.dumps(run_folder.identity(cfg), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -85,7 +73,9 @@ def data_subset(cfg: dict) -> str:
     return "; ".join(parts) if parts else "full"
 
 
-def _read_metrics(path: Path) -> pd.DataFrame | None:
+def read_metrics(run_dir) -> pd.DataFrame | None:
+    """The per-epoch table of a run (one row per epoch), or None if it has none."""
+    path = run_folder.metrics_path(run_dir)
     if not path.is_file():
         return None
     try:
@@ -99,14 +89,9 @@ def _read_metrics(path: Path) -> pd.DataFrame | None:
     return df.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def read_metrics(run_dir) -> pd.DataFrame | None:
-    """The per-epoch table of a run (one row per epoch), or None if it has none."""
-    return _read_metrics(Path(run_dir) / "metrics.csv")
-
-
 def _last_line(path: Path) -> str:
     lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else "(empty error.txt)"
+    return lines[-1] if lines else f"(empty {path.name})"
 
 
 def read_run(run_dir) -> dict:
@@ -115,17 +100,17 @@ def read_run(run_dir) -> dict:
     row = {c: None for c in COLUMNS}
     row["run_dir"] = run_dir.as_posix()
     try:
-        cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False)
+        cfg = OmegaConf.to_container(OmegaConf.load(run_dir / run_folder.CONFIG), resolve=False)
     except Exception as exc:  # a half-written or foreign yaml file
-        row.update(status="invalid", error=f"config.yaml unreadable: {exc}")
+        row.update(status="invalid", error=f"{run_folder.CONFIG} unreadable: {exc}")
         return row
     if not isinstance(cfg, dict):
-        row.update(status="invalid", error="config.yaml is not a mapping")
+        row.update(status="invalid", error=f"{run_folder.CONFIG} is not a mapping")
         return row
     conf = OmegaConf.create(cfg)
     missing = [key for key in REQUIRED.values() if OmegaConf.select(conf, key, default=None) is None]
     if missing:
-        row.update(status="invalid", error=f"config.yaml lacks {', '.join(missing)}")
+        row.update(status="invalid", error=f"{run_folder.CONFIG} lacks {', '.join(missing)}")
         return row
     for col, key in REQUIRED.items():
         row[col] = OmegaConf.select(conf, key)
@@ -136,21 +121,27 @@ def read_run(run_dir) -> dict:
     row["config_hash"] = config_hash(cfg)
 
     metrics = read_metrics(run_dir)
-    row["epochs_done"] = 0 if metrics is None else len(metrics)
-    final_path, error_path = run_dir / "final_metrics.json", run_dir / "error.txt"
+    logged = 0 if metrics is None else len(metrics)
+    row["epochs_done"] = logged
+    final_path, error_path = run_dir / run_folder.FINAL, run_dir / run_folder.ERROR
     final = None
     if final_path.is_file():
         try:
             final = json.loads(final_path.read_text())
         except json.JSONDecodeError as exc:
-            row["error"] = f"final_metrics.json unreadable: {exc}"
-    if isinstance(final, dict) and final.get("status") == "finished":
+            row["error"] = f"{run_folder.FINAL} unreadable: {exc}"
+    if isinstance(final, dict) and final.get("status") == run_folder.FINISHED:
         row["status"] = "finished"
         for key in ("test_acc", "best_test_acc", "test_acc5", "train_loss", "seconds", "seconds_per_epoch", "num_parameters"):
             row[key] = final.get(key)
-        row["epochs_done"] = final.get("epochs", row["epochs_done"])
-        if _diverged(final, metrics):
+        trained = final.get("epochs")
+        row["epochs_done"] = logged if trained is None else trained
+        if trained is not None and logged < int(trained):
+            row.update(status="damaged", error=f"{run_folder.METRICS} holds {logged} of the {int(trained)} epochs trained")
+        elif _diverged(final, metrics):
             row["status"] = "diverged"
+    elif run_folder.status(run_dir) == run_folder.RUNNING:
+        row["status"] = "running"
     elif error_path.is_file():
         row.update(status="failed", error=_last_line(error_path))
     else:
@@ -173,7 +164,7 @@ def _diverged(final: dict, metrics: pd.DataFrame | None) -> bool:
 
 
 def _written_at(run_dir: str) -> float:
-    for name in ("final_metrics.json", "metrics.csv", "config.yaml"):
+    for name in (run_folder.FINAL, run_folder.METRICS, run_folder.CONFIG):
         path = Path(run_dir) / name
         if path.is_file():
             return path.stat().st_mtime
@@ -195,69 +186,130 @@ def mark_duplicates(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
+def check_roots(roots) -> list[Path]:
+    """``roots`` as paths; a UserError naming the first that is not a folder."""
+    roots = [Path(r) for r in roots]
+    for root in roots:
+        if not root.is_dir():
+            raise UserError(f"no folder {root} (give the folders that hold the run folders, e.g. runs/)")
+    return roots
+
+
 def collect(roots) -> pd.DataFrame:
     """The runs table of every run folder below ``roots``."""
-    rows = [read_run(d) for d in find_run_dirs(roots)]
+    rows = [read_run(d) for d in run_folder.find_run_folders(check_roots(roots))]
     runs = pd.DataFrame(rows, columns=COLUMNS)
     if runs.empty:
         return runs
     runs = mark_duplicates(runs)
     runs["written_at"] = pd.to_datetime(runs["run_dir"].map(_written_at), unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S")
-    runs["seed"] = runs["seed"].astype("Int64")
+    return _typed(runs).sort_values(["dataset", "model", "activation", "seed", "run_dir"],
+                                    na_position="last").reset_index(drop=True)
+
+
+def _typed(runs: pd.DataFrame) -> pd.DataFrame:
+    runs = runs.copy()
+    runs["seed"] = pd.to_numeric(runs["seed"], errors="coerce").astype("Int64")
     for col in ("max_epochs", "epochs_done", "num_parameters"):
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype("Int64")
     for col in ("test_acc", "best_test_acc", "test_acc5", "train_loss", "seconds", "seconds_per_epoch"):
         runs[col] = pd.to_numeric(runs[col], errors="coerce")
-    return runs.sort_values(["dataset", "model", "activation", "seed", "run_dir"], na_position="last").reset_index(drop=True)
+    return runs
 
 
+# --------------------------------------------------------------------------- runs.csv on disk
+def relative_paths(table: pd.DataFrame, folder, columns=PATH_COLUMNS) -> pd.DataFrame:
+    """``columns`` of ``table`` rewritten relative to ``folder`` (POSIX separators; empty cells stay empty)."""
+    base = os.path.abspath(folder)
+
+    def rel(p):
+        return p if pd.isna(p) or p == "" else Path(os.path.relpath(os.path.abspath(str(p)), base)).as_posix()
+
+    return table.assign(**{c: table[c].map(rel) for c in columns if c in table})
+
+
+def resolved_paths(table: pd.DataFrame, folder, columns=PATH_COLUMNS) -> pd.DataFrame:
+    """The inverse of :func:`relative_paths`: ``columns`` resolved against ``folder`` (absolute ones kept)."""
+    base = os.path.abspath(folder)
+
+    def resolve(p):
+        return p if pd.isna(p) or p == "" else Path(os.path.normpath(os.path.join(base, str(p)))).as_posix()
+
+    return table.assign(**{c: table[c].map(resolve) for c in columns if c in table})
+
+
+def write_runs_table(runs: pd.DataFrame, out) -> Path:
+    """``runs`` as CSV at ``out``, its folders relative to ``out``'s folder."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    relative_paths(runs, out.parent).to_csv(out, index=False)
+    return out
+
+
+def read_csv_table(path, what: str, columns, **read_options) -> pd.DataFrame:
+    """A CSV this project wrote, checked: one-line UserErrors for a missing, corrupt or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no {what} at {path}; make it with pau-collect (e.g. pau-collect runs --out {path})")
+    try:
+        table = pd.read_csv(path, **read_options)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path} is empty: not a {what}; run pau-collect again") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} is corrupt ({reason}); run pau-collect again") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise UserError(f"{path} is not a {what}: it lacks the columns {', '.join(missing)}; run pau-collect again")
+    return table
+
+
+def read_runs_table(path) -> pd.DataFrame:
+    """The runs table ``pau-collect`` wrote at ``path``, its folders resolved against the table's folder."""
+    runs = read_csv_table(path, "runs table", COLUMNS, keep_default_na=True)
+    return _typed(resolved_paths(runs, Path(path).parent))
+
+
+# --------------------------------------------------------------------------- which runs count
 def counted(runs: pd.DataFrame, statuses=("finished",)) -> pd.DataFrame:
     """The finished runs that count (or those of ``statuses``): duplicates dropped."""
     dup = runs["duplicate_of"].fillna("").astype(str)
     return runs[runs["status"].isin(statuses) & (dup == "")]
 
 
+def one_run_per_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    """One run per (dataset, model, activation, seed) where runs of different configs share one:
+    the longest-trained, then the most recently written (a later re-run supersedes)."""
+    key = ["dataset", "model", "activation", "seed"]
+    if runs.empty or not runs.duplicated(key).any():
+        return runs
+    order = runs.sort_values(["max_epochs", "epochs_done", "written_at", "run_dir"], ascending=False, kind="stable")
+    kept = order.drop_duplicates(key)
+    for _, g in order[order.duplicated(key, keep=False)].groupby(key):
+        print(f"warning: {len(g)} configs for one seed, using {g['run_dir'].iloc[0]} "
+              f"(not {', '.join(g['run_dir'].iloc[1:])})", file=sys.stderr)
+    return kept.sort_index()
+
+
 def report(runs: pd.DataFrame, out=None) -> None:
-    """Print what is finished, and every incomplete, failed, invalid or duplicate run."""
+    """Print what is finished, and every damaged, running, incomplete, failed, invalid or duplicate run."""
     out = out or sys.stderr
     dup = runs["duplicate_of"].fillna("").astype(str) != ""
     status = runs.loc[~dup, "status"].value_counts()
     print(
         f"{len(runs)} run folders: {status.get('finished', 0)} finished, {status.get('diverged', 0)} diverged, "
-        f"{status.get('incomplete', 0)} incomplete, "
+        f"{status.get('damaged', 0)} damaged, {status.get('running', 0)} running, {status.get('incomplete', 0)} incomplete, "
         f"{status.get('failed', 0)} failed, {status.get('invalid', 0)} invalid, {int(dup.sum())} duplicates",
         file=out,
     )
     for _, r in runs[~dup & (runs["status"] == "diverged")].iterrows():
         print(f"  diverged (training loss {r.train_loss}): {r.run_dir}", file=out)
-    for _, r in runs[~dup & (runs["status"] == "incomplete")].iterrows():
-        print(f"  incomplete ({r.epochs_done}/{r.max_epochs} epochs): {r.run_dir}", file=out)
+    for _, r in runs[~dup & (runs["status"] == "damaged")].iterrows():
+        print(f"  damaged, not counted ({r.error}): {r.run_dir}", file=out)
+    for state in ("running", "incomplete"):
+        for _, r in runs[~dup & (runs["status"] == state)].iterrows():
+            print(f"  {state} ({r.epochs_done}/{r.max_epochs} epochs): {r.run_dir}", file=out)
     for _, r in runs[~dup & runs["status"].isin(["failed", "invalid"])].iterrows():
         print(f"  {r.status}: {r.run_dir}: {r.error}", file=out)
     for _, r in runs[dup].iterrows():
         print(f"  duplicate: {r.run_dir} (same config as {r.duplicate_of})", file=out)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="pau-collect", description=__doc__.split("\n\n")[0])
-    parser.add_argument("roots", nargs="*", default=["runs"], help="folders to search for runs (default: runs)")
-    parser.add_argument("--out", default="results/runs.csv", help="where to write the runs table")
-    args = parser.parse_args(argv)
-    runs = collect(args.roots)
-    # Pruning runs (pau-prune) are collected beside the runs table, as pruning.csv.
-    from .pruning import write_collected
-
-    pruned = write_collected(args.roots, Path(args.out).with_name("pruning.csv"))
-    if runs.empty:
-        print(f"no run folders (config.yaml) below {', '.join(args.roots)}", file=sys.stderr)
-        return 0 if pruned else 1
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(out, index=False)
-    report(runs)
-    print(f"wrote {out} ({len(counted(runs))} finished runs counted)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,6 +40,8 @@ MODELS = {
 
 # The PAU family that Table 5 compares against every other activation.
 PAU_FAMILY = ("PAU", "RPAU")
+# Table 5's baselines, in its column order.
+TABLE5_BASELINES = ("ReLU", "ReLU6", "LReLU", "RReLU", "ELU", "CELU", "PReLU", "Swish", "Maxout", "Mixture", "APL", "SReLU")
 
 
 def display(mapping: dict[str, str], name: str) -> str:
@@ -55,3 +57,15 @@ def order_rows(names, preferred) -> list[str]:
     extra += [n for n in names if n not in ACTIVATIONS.values() and n not in preferred]
     tail = [n for n in PAU_FAMILY if n in names]
     return known + extra + tail
+
+
+def activation_order(registry_names) -> list[str]:
+    """Registry names of activations in the paper's row order (see ``order_rows``)."""
+    names = {display(ACTIVATIONS, a): a for a in dict.fromkeys(registry_names)}
+    return [names[n] for n in order_rows(names, list(ACTIVATIONS.values()))]
+
+
+def network_order(pairs) -> list[tuple[str, str]]:
+    """(dataset, model) registry pairs by dataset, then in the order of ``MODELS``."""
+    order = {m: i for i, m in enumerate(MODELS)}
+    return sorted(dict.fromkeys(pairs), key=lambda p: (str(p[0]), order.get(p[1], len(order)), str(p[1])))

@@ -9,27 +9,28 @@ accuracy against the percentage of filters pruned, mean over seeds with a band o
 
     python -m pau.repro.analysis.pruning runs --out results/pruning.csv \\
         --tables results/tables --figures results/figures
+
+On disk a run's folder is stored relative to ``pruning.csv``'s folder, as in the runs table.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from .. import runs as run_folder
+from ..pruning.run import CONFIG, ERROR, FINAL, TABLE
+from .collect import config_hash, read_csv_table, relative_paths, resolved_paths
+from .markup import BEST, Cell, render_latex, render_markdown
+from .names import ACTIVATIONS, DATASETS, MODELS, activation_order, display, network_order
+from .plots import pruning_figure, save_figure
 
-from .collect import config_hash  # noqa: E402
-from .names import ACTIVATIONS, DATASETS, MODELS, PAU_FAMILY, display, order_rows  # noqa: E402
-from .tables import BEST, Cell, render_latex, render_markdown  # noqa: E402
-
-CONFIG, TABLE, FINAL, ERROR = "prune_config.yaml", "pruning.csv", "final_pruning.json", "error.txt"
+# The collected table, beside the runs table (``runs.csv``) of pau-collect.
+COLLECTED = "pruning.csv"
 LEVEL_COLUMNS = [
     "level", "percent", "parameters", "test_acc", "inference_ms_per_batch", "masked_layers",
     "stored_parameters", "filters", "best_test_acc", "train_loss", "epochs", "seconds",
@@ -44,7 +45,7 @@ def find_pruning_dirs(roots) -> list[Path]:
     found = set()
     for root in map(Path, roots):
         for config in root.rglob(CONFIG):
-            if ".hydra" not in config.parts and "checkpoints" not in config.parts:
+            if run_folder.HYDRA_DIR not in config.parts and run_folder.CHECKPOINTS not in config.parts:
                 found.add(config.parent)
     return sorted(found)
 
@@ -112,7 +113,7 @@ def write_collected(roots, out) -> Path | None:
         return None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    relative_paths(df, out.parent).to_csv(out, index=False)
     runs = df.drop_duplicates("run_dir")
     status = runs[runs["duplicate_of"] == ""]["status"].value_counts()
     print(f"{len(runs)} pruning runs: " + ", ".join(f"{n} {s}" for s, n in status.items())
@@ -155,31 +156,23 @@ def summarize_pruning(df: pd.DataFrame, ddof: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read(pruning_csv) -> pd.DataFrame | None:
+def read_pruning_table(pruning_csv) -> pd.DataFrame | None:
+    """The (run, level) table ``write_collected`` wrote, its folders resolved; None if there is
+    none or it holds no row. A corrupt or foreign file is a UserError."""
     path = Path(pruning_csv)
     if not path.is_file():
         return None
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"duplicate_of": str, "masked_layers": str})
-    return df if not df.empty else None
+    df = read_csv_table(path, "pruning table", COLUMNS, keep_default_na=False, na_values=[""],
+                        dtype={"duplicate_of": str, "masked_layers": str})
+    return resolved_paths(df, path.parent) if not df.empty else None
 
 
 # --------------------------------------------------------------------------- table
-def _networks(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    order = {m: i for i, m in enumerate(MODELS)}
-    pairs = dict.fromkeys(zip(summary["dataset"], summary["model"]))
-    return sorted(pairs, key=lambda p: (str(p[0]), order.get(p[1], len(order)), str(p[1])))
-
-
-def _activations(g: pd.DataFrame) -> list[str]:
-    names = {display(ACTIVATIONS, a): a for a in g["activation"].unique()}
-    return [names[n] for n in order_rows(names, list(ACTIVATIONS.values()))]
-
-
 def table_rows(summary: pd.DataFrame, dataset: str, model: str):
     """Header and rows for one network: a row per pruning level, per activation the
     accuracy (mean ± std), the parameters left and the inference time per batch."""
     g = summary[(summary["dataset"] == dataset) & (summary["model"] == model)]
-    acts = _activations(g)
+    acts = activation_order(g["activation"])
     header = ["Pruned (%)"]
     for a in acts:
         name = display(ACTIVATIONS, a)
@@ -205,7 +198,7 @@ def table_rows(summary: pd.DataFrame, dataset: str, model: str):
 def write_table(pruning_csv, out_dir, ddof: int = 0) -> list[Path]:
     """``pruning.md`` and ``pruning.tex`` (a table per network) and ``pruning_summary.csv``
     under ``out_dir``; nothing (an empty list) if ``pruning_csv`` holds no levels."""
-    df = _read(pruning_csv)
+    df = read_pruning_table(pruning_csv)
     summary = summarize_pruning(df, ddof) if df is not None else pd.DataFrame()
     if summary.empty:
         return []
@@ -214,7 +207,7 @@ def write_table(pruning_csv, out_dir, ddof: int = 0) -> list[Path]:
     summary.to_csv(out_dir / "pruning_summary.csv", index=False, float_format="%.4f")
     std = "population std (ddof=0)" if ddof == 0 else f"std with ddof={ddof}"
     md, tex = [], []
-    for dataset, model in _networks(summary):
+    for dataset, model in network_order(zip(summary["dataset"], summary["model"])):
         g = summary[(summary["dataset"] == dataset) & (summary["model"] == model)]
         header, rows = table_rows(summary, dataset, model)
         title = f"Fig. 4 as a table: {display(MODELS, model)} on {display(DATASETS, dataset)}, pruned"
@@ -233,54 +226,16 @@ def write_table(pruning_csv, out_dir, ddof: int = 0) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- figure
-def plot_pruning(summary: pd.DataFrame, out_stem) -> list[Path]:
-    """Fig. 4: per network, test accuracy against the percentage pruned, a line per
-    activation (mean over seeds) with a band of ± one std."""
-    networks = _networks(summary)
-    fig, axes = plt.subplots(1, len(networks), figsize=(4.2 * len(networks), 3.6), squeeze=False)
-    for ax, (dataset, model) in zip(axes[0], networks):
-        g = summary[(summary["dataset"] == dataset) & (summary["model"] == model)]
-        for a in _activations(g):
-            c = g[g["activation"] == a].sort_values("percent")
-            name = display(ACTIVATIONS, a)
-            mean, std = c["mean"], c["std"].fillna(0.0)
-            (line,) = ax.plot(c["percent"], mean, marker="o", ms=3, label=name, lw=1.8 if name in PAU_FAMILY else 1.0)
-            ax.fill_between(c["percent"], mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
-        ax.set_title(f"{display(MODELS, model)} ({display(DATASETS, dataset)})")
-        ax.set_xlabel("Filters pruned (%)")
-        ax.set_ylabel("Test accuracy (%)")
-        ax.legend(fontsize=8)
-    fig.suptitle("Accuracy under pruning (mean ± std over seeds)")
-    fig.tight_layout()
-    from .figures import save_figure
-
-    return save_figure(fig, Path(out_stem))
-
-
 def write_figure(pruning_csv, out_dir, ddof: int = 0) -> list[Path]:
     """``fig4_pruning.png`` and ``.pdf`` under ``out_dir``; nothing if ``pruning_csv`` holds no levels."""
-    df = _read(pruning_csv)
+    df = read_pruning_table(pruning_csv)
     summary = summarize_pruning(df, ddof) if df is not None else pd.DataFrame()
     if summary.empty:
         return []
-    return plot_pruning(summary, Path(out_dir) / "fig4_pruning")
+    return save_figure(pruning_figure(summary), Path(out_dir) / "fig4_pruning")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pau.repro.analysis.pruning", description=__doc__.split("\n\n")[0])
-    parser.add_argument("roots", nargs="*", default=["runs"], help="folders to search for pruning runs (default: runs)")
-    parser.add_argument("--out", default="results/pruning.csv", help="where to write the collected table")
-    parser.add_argument("--tables", default="results/tables", help="folder for pruning.md/.tex")
-    parser.add_argument("--figures", default="results/figures", help="folder for fig4_pruning.png/.pdf")
-    parser.add_argument("--ddof", type=int, default=0)
-    args = parser.parse_args(argv)
-    if write_collected(args.roots, args.out) is None:
-        print(f"no pruning runs (prune_config.yaml) below {', '.join(args.roots)}", file=sys.stderr)
-        return 1
-    for path in write_table(args.out, args.tables, args.ddof) + write_figure(args.out, args.figures, args.ddof):
-        print(path)
-    return 0
+if __name__ == "__main__":  # python -m pau.repro.analysis.pruning: the command lives with the others
+    from .cli import pruning_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(pruning_main())

@@ -54,7 +54,13 @@ class ImageNetDataModule(L.LightningDataModule):
         return v2.Compose([v2.ToImage(), *spatial, v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
 
     def _folder(self, split: str, train: bool, subset: int | None):
-        ds = datasets.ImageFolder(str(self.folder / split), transform=self._transforms(train))
+        try:
+            ds = datasets.ImageFolder(str(self.folder / split), transform=self._transforms(train))
+        except FileNotFoundError as err:  # torchvision: no class folder, or no image in them
+            raise DatasetNotFoundError(
+                "ImageNet", self.folder / split,
+                f"{err}. Each class needs a folder of images, as imagenet/{split}/<class>/*.JPEG.",
+            ) from err
         idx = fixed_subset(len(ds), subset)
         return ds if idx is None else Subset(ds, idx.tolist())
 

@@ -17,17 +17,34 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms.v2.functional import resize
 
+from ..errors import UserError
 from .transforms import normalize, random_crop, random_hflip
 
 SUBSET_SEED = 0  # one fixed subset for every run seed, so seeds stay comparable
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A data set is not where the configuration says, and was not to be downloaded."""
 
     def __init__(self, name: str, looked_in: Path | str, how: str):
         self.name, self.looked_in = name, Path(looked_in)
         super().__init__(f"{name} not found: looked in {Path(looked_in).resolve()}. {how}")
+
+
+class DatasetCorruptError(UserError):
+    """A data set's file is there but not whole (a cut download or copy): named with its size."""
+
+    def __init__(self, name: str, path: Path | str, problem: str, how: str):
+        self.name, self.path = name, Path(path)
+        super().__init__(f"{name} data {Path(path).resolve()} is corrupt: {problem}. {how}")
+
+
+class DatasetDownloadError(UserError):
+    """Fetching a data set failed (no network, a server down, a folder not writable)."""
+
+    def __init__(self, name: str, into: Path | str, reason: str, how: str):
+        self.name, self.into = name, Path(into)
+        super().__init__(f"{name} could not be downloaded into {Path(into).resolve()}: {reason}. {how}")
 
 
 class IndexedTensors(Dataset):

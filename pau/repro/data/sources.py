@@ -8,12 +8,40 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision import datasets
+from torchvision.datasets.utils import check_integrity
 
-from .memory import DatasetNotFoundError, InMemoryDataModule
+from .memory import DatasetCorruptError, DatasetDownloadError, DatasetNotFoundError, InMemoryDataModule
+
+
+# IDX files (MNIST's format) start with 0, 0, a type code and the number of
+# dimensions, then each dimension as a big-endian int32: the size a whole file has.
+IDX_ITEM_SIZES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}
+
+
+def idx_file_problem(path: Path) -> str | None:
+    """Why the IDX file at ``path`` is not whole (its size against the size its header
+    gives), or None if it is."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[0] or magic[1] or magic[2] not in IDX_ITEM_SIZES:
+            return f"{size:,} bytes that do not start with an IDX header"
+        dims = f.read(4 * magic[3])
+    if len(dims) < 4 * magic[3]:
+        return f"{size:,} bytes, shorter than its own header"
+    shape = np.frombuffer(dims, dtype=">i4")
+    expected = 4 + len(dims) + int(np.prod(shape, dtype=np.int64)) * IDX_ITEM_SIZES[magic[2]]
+    if size != expected:
+        return f"{size:,} bytes where its header of shape {tuple(int(d) for d in shape)} needs {expected:,}"
+    return None
 
 
 class _TorchvisionDataModule(InMemoryDataModule):
-    """A torchvision data set read once into uint8 tensors."""
+    """A torchvision data set read once into uint8 tensors.
+
+    The files are checked before torchvision reads them, so a missing file is
+    reported as missing and a cut one as corrupt (torchvision says "not found or
+    corrupted" for both, or fails on a reshape)."""
 
     dataset_cls: type = None  # set by subclasses
     layout: str = ""  # what must be under ``root``, for the error message
@@ -22,20 +50,53 @@ class _TorchvisionDataModule(InMemoryDataModule):
         super().__init__(**kwargs)
         self.root, self.download_enabled = str(root), bool(download)
 
+    @property
+    def folder(self) -> Path:
+        return Path(self.root) / self.layout
+
+    def _fix(self) -> str:
+        return (f"Put the {self.layout} files under data.root (now {self.root!r}), "
+                f"e.g. data.root=/path/to/datasets, or set data.download=true to fetch them.")
+
+    def files(self) -> list[str]:
+        """The files torchvision reads from :attr:`folder`."""
+        raise NotImplementedError
+
+    def file_problem(self, path: Path) -> str | None:
+        """Why a present file is not whole, or None; checked before torchvision reads it."""
+        return None
+
     def download(self) -> None:
-        if self.download_enabled:
+        if not self.download_enabled:
+            return
+        try:
             for train in (True, False):
                 self.dataset_cls(self.root, train=train, download=True)
+        except (OSError, RuntimeError) as err:  # urllib's URLError is an OSError
+            raise DatasetDownloadError(
+                self.name, self.folder, str(err) or type(err).__name__,
+                f"Check the network, or put the {self.layout} files there and set data.download=false.",
+            ) from err
+
+    def check_files(self) -> None:
+        """Raise DatasetNotFoundError if a file is missing, DatasetCorruptError if one is cut."""
+        missing = [name for name in self.files() if not (self.folder / name).is_file()]
+        if missing:
+            raise DatasetNotFoundError(self.name, self.folder, f"Missing: {', '.join(missing)}. {self._fix()}")
+        for name in self.files():
+            problem = self.file_problem(self.folder / name)
+            if problem:
+                raise DatasetCorruptError(self.name, self.folder / name, problem, self._refetch())
+
+    def _refetch(self) -> str:
+        return "Delete it and run again with data.download=true, or copy it again."
 
     def _open(self, train: bool):
+        self.check_files()
         try:
             return self.dataset_cls(self.root, train=train, download=False)
-        except RuntimeError as err:  # torchvision's "Dataset not found or corrupted"
-            raise DatasetNotFoundError(
-                self.name, Path(self.root) / self.layout,
-                f"Put the {self.layout} files under data.root (now {self.root!r}), "
-                f"e.g. data.root=/path/to/datasets, or set data.download=true to fetch them.",
-            ) from err
+        except RuntimeError as err:  # the files are all there: torchvision found one unreadable
+            raise DatasetCorruptError(self.name, self.folder, str(err).split("\n")[0], self._refetch()) from err
 
     def load(self):
         train, test = self._open(True), self._open(False)
@@ -48,16 +109,47 @@ class _TorchvisionDataModule(InMemoryDataModule):
         return images, torch.as_tensor(ds.targets, dtype=torch.long)
 
 
-class MNISTDataModule(_TorchvisionDataModule):
+class _IDXDataModule(_TorchvisionDataModule):
+    """MNIST and Fashion-MNIST: four uncompressed IDX files under ``<Name>/raw``."""
+
+    def files(self) -> list[str]:
+        return [Path(url).stem for url, _ in self.dataset_cls.resources]  # without .gz
+
+    def file_problem(self, path: Path) -> str | None:
+        return idx_file_problem(path)
+
+
+class MNISTDataModule(_IDXDataModule):
     name, dataset_cls, layout = "mnist", datasets.MNIST, "MNIST/raw"
 
 
-class FashionMNISTDataModule(_TorchvisionDataModule):
+class FashionMNISTDataModule(_IDXDataModule):
     name, dataset_cls, layout = "fashion_mnist", datasets.FashionMNIST, "FashionMNIST/raw"
 
 
 class CIFAR10DataModule(_TorchvisionDataModule):
+    """The python pickles of ``cifar-10-batches-py``; a file whose MD5 is not the
+    published one is corrupt (the checksums torchvision ships)."""
+
     name, dataset_cls, layout = "cifar10", datasets.CIFAR10, "cifar-10-batches-py"
+
+    def _checksums(self) -> dict[str, str]:
+        cls = self.dataset_cls
+        return {**dict(cls.train_list), **dict(cls.test_list), cls.meta["filename"]: cls.meta["md5"]}
+
+    def files(self) -> list[str]:
+        return list(self._checksums())
+
+    def _open(self, train: bool):
+        try:
+            return super()._open(train)
+        except DatasetCorruptError as err:  # name the file: torchvision checked them all at once
+            for name, md5 in self._checksums().items():
+                path = self.folder / name
+                if not check_integrity(str(path), md5):
+                    problem = f"{path.stat().st_size:,} bytes whose MD5 is not the published {md5}"
+                    raise DatasetCorruptError(self.name, path, problem, self._refetch()) from err
+            raise
 
 
 class DigitsDataModule(InMemoryDataModule):
