@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); the suite is written to run in parallel.
+TEST_WORKERS ?= 2
 # Where MNIST/raw is (torchvision's layout), for reproduce-mnist.
 DATA_ROOT ?= $(if $(PAU_DATA_ROOT),$(PAU_DATA_ROOT),data)
 
@@ -19,7 +21,7 @@ setup: $(STAMP)
 
 ## The test suite (what CI runs).
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## Long checks excluded from the default suite.
 test-slow: setup

@@ -287,3 +287,46 @@ def test_each_group_is_built_by_its_target(hydra_ctx, tmp_path):
         build(make(["optim=adam", "optim.momentum=0.9"]).optim, net)
     with pytest.raises(UserError, match="schedule.gamma and schedule.milestones do nothing"):
         build(make(["schedule=constant", "schedule.gamma=0.5"]).schedule)
+
+
+# -- the authors' script as a variant of Table 2 -----------------------------------------------
+def test_table2_authors_holds_the_authors_script_settings(hydra_ctx):
+    from pau import PAU, RPAU
+
+    for data, drop_last in (("mnist", True), ("fashion_mnist", False)):  # the script drops the last batch of MNIST only
+        cfg = make(["experiment=table2_authors", f"data={data}", "model=vgg8_mnist", "activation=pau"])
+        assert (cfg.data.batch_size, cfg.data.random_rotation, cfg.data.drop_last) == (64, 30.0, drop_last)
+        assert (list(cfg.data.mean), list(cfg.data.std)) == ([0.1307], [0.3081])  # MNIST's, for both
+        assert (cfg.trainer.gradient_clip_val, cfg.trainer.gradient_clip_algorithm) == (5.0, "norm")
+        assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("adam", 0.01, 0.0)
+        assert cfg.trainer.max_epochs == 100
+        assert cfg.activation.init == "pade_optimized_leakyrelu"
+        assert cfg.paths.run_dir == f"runs/table2_authors-100ep/{data}/vgg8_mnist/pau/seed0"
+        dm = build_datamodule(cfg)
+        assert (dm.batch_size, dm.random_rotation, dm.drop_last, dm.mean, dm.std) == (
+            64, 30.0, drop_last, [0.1307], [0.3081])
+    released = PAU(init="pade_optimized_leakyrelu")
+    for act, cls in (("pau", PAU), ("rpau", RPAU)):
+        units = [m for m in build_model(make(["experiment=table2_authors", f"activation={act}"])).modules()
+                 if isinstance(m, cls)]
+        assert len(units) == 4 and all(torch.equal(u.numerator, released.numerator) for u in units)
+        assert all(torch.equal(u.denominator, released.denominator) for u in units)
+    assert "init" not in make(["experiment=table2_authors", "activation=relu"]).activation
+    sgd = make(["experiment=table2_authors", "optim=sgd"])
+    assert (sgd.optim.name, sgd.optim.lr, sgd.optim.momentum) == ("sgd", 0.01, 0.5)  # the script's --optimizer sgd
+    grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
+    assert grid("table2_authors") == grid("table2")
+
+
+def test_table2_keeps_the_papers_text(hydra_ctx):
+    for data, mean in (("mnist", 0.1307), ("fashion_mnist", 0.2860)):
+        cfg = make(["experiment=table2", f"data={data}", "activation=pau"])
+        assert (cfg.data.batch_size, cfg.data.random_rotation, cfg.data.drop_last, list(cfg.data.mean)) == (
+            256, 0.0, False, [mean])
+        assert (cfg.trainer.gradient_clip_val, cfg.optim.lr, cfg.activation.init) == (None, 0.002, "leaky_relu")
+
+
+def test_the_recipe_names_no_folder_level(hydra_ctx):
+    cfg = make(["recipe=authors", "data=fashion_mnist", "activation=rpau"], hydra_node=True)
+    assert cfg.paths.run_dir == "runs/fashion_mnist/lenet/rpau/seed0"
+    assert (cfg.data.random_rotation, cfg.activation.init) == (30.0, "pade_optimized_leakyrelu")

@@ -266,3 +266,62 @@ def test_readme_main_command_trains_digits_offline(tmp_path):
     final = json.loads((tmp_path / "runs" / "digits" / "lenet" / "pau" / "seed0" / "final_metrics.json").read_text())
     assert final["test_acc"] > 0.8
     assert seconds < 180
+
+
+# -- the authors' script: rotation, drop_last ------------------------------------------------
+def test_rotation_turns_each_training_image_by_its_own_angle_and_leaves_test_images():
+    from types import SimpleNamespace
+
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2.functional import rotate
+
+    from pau.repro.data.transforms import normalize
+    from pau.repro.training import build_datamodule
+
+    dm = build_datamodule(make("data=digits", "data.random_rotation=30"))
+    dm.setup("fit")
+    images, targets = dm.train_set[torch.arange(16)]
+    plain = normalize(images.float() / 255.0, dm.mean, dm.std)
+    dm.trainer = SimpleNamespace(training=False)
+    assert torch.equal(dm.on_after_batch_transfer((images, targets), 0)[0], plain)  # evaluation: unchanged
+    dm.trainer = SimpleNamespace(training=True)
+    torch.manual_seed(5)
+    turned, same_targets = dm.on_after_batch_transfer((images, targets), 0)
+    torch.manual_seed(5)
+    angles = torch.empty(16).uniform_(-30.0, 30.0).tolist()
+    expected = torch.stack([rotate(x, a, interpolation=InterpolationMode.NEAREST, fill=0.0)
+                            for x, a in zip(images.float() / 255.0, angles)])
+    assert torch.equal(turned, normalize(expected, dm.mean, dm.std)) and torch.equal(same_targets, targets)
+    assert len(set(angles)) == 16 and all(-30.0 <= a <= 30.0 for a in angles)
+    changed = (turned != plain).flatten(1).any(1)
+    assert changed.sum() >= 14  # an angle near 0 may leave a small digit as it was
+    assert turned.shape == plain.shape and turned.min() >= plain.min()  # corners filled with the background
+
+
+def test_a_rotation_outside_0_to_180_degrees_is_one_user_error(tmp_path):
+    from pau.repro.errors import UserError
+
+    with pytest.raises(UserError, match=r"data.random_rotation=-5.0 is invalid: degrees from 0 \(off\) to 180"):
+        run(make("data=digits", "data.random_rotation=-5", f"paths.runs_dir={tmp_path}"))
+    assert not any(tmp_path.iterdir())
+
+
+def test_drop_last_drops_the_last_partial_training_batch_only():
+    from pau.repro.training import build_datamodule
+
+    for drop_last, sizes in ((False, [64] * 22 + [29]), (True, [64] * 22)):  # 1,437 digits = 22 x 64 + 29
+        dm = build_datamodule(make("data=digits", f"data.drop_last={str(drop_last).lower()}"))
+        dm.setup("fit")
+        assert [len(b[1]) for b in dm.train_dataloader()] == sizes
+        assert sum(len(b[1]) for b in dm.val_dataloader()) == 360  # every test image, either way
+
+
+def test_a_rotated_run_under_the_authors_recipe_trains_one_epoch(tmp_path):
+    cfg = make(*synthetic(n_train=32, n_test=8, batch=8), "recipe=authors", "data.random_rotation=30",
+               "activation=pau", "trainer.max_epochs=1", f"paths.runs_dir={tmp_path}")
+    assert (cfg.trainer.gradient_clip_val, cfg.optim.lr, cfg.activation.init) == (5.0, 0.01, "pade_optimized_leakyrelu")
+    result = run(cfg)
+    folder = Path(result["run_dir"])
+    assert result["epochs"] == 1 and float(read_metrics(folder)[0]["train_loss"]) > 0
+    saved = yaml.safe_load((folder / "config.yaml").read_text())
+    assert (saved["data"]["random_rotation"], saved["trainer"]["gradient_clip_val"]) == (30.0, 5.0)

@@ -147,9 +147,9 @@ NON_IDENTITY_KEYS = (
     "trainer.enable_model_summary",
 )
 # Command-line keys that never name a folder: the grid part and the seed are the
-# folder's other levels; the experiment and the launcher choose the defaults and
-# the way of running; Hydra's own keys are not the run's.
-UNNAMED_CHOICES = ("data", "model", "activation", "seed", "experiment", "launcher")
+# folder's other levels; the experiment, the recipe and the launcher choose the
+# defaults and the way of running; Hydra's own keys are not the run's.
+UNNAMED_CHOICES = ("data", "model", "activation", "seed", "experiment", "recipe", "launcher")
 UNNAMED_OVERRIDES = ("hydra",
                      # pau-prune: a longer list of levels continues the same run
                      "pruning.levels", "pruning.timing", "pruning.keep_checkpoints")
@@ -182,7 +182,8 @@ def identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
 # Keys a run saved by an earlier version lacks, with the value that trains as it did:
 # such a run still resumes (and is still skipped) when the current value is that one.
 # A group's _target_ is implied by its option's name in those runs.
-ADDED_KEYS = {"activation.groups": 1, "trainer.threads": None}
+ADDED_KEYS = {"activation.groups": 1, "trainer.threads": None, "data.random_rotation": 0.0,
+              "activation.slope_penalty": 0.0, "activation.warmup_epochs": 0, "activation.threshold_quantile": 0.9}
 
 
 def _absent_as_before(key: str, value: Any) -> bool:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms.v2.functional import resize
 
 from ..errors import UserError
-from .transforms import normalize, random_crop, random_hflip
+from .transforms import normalize, random_crop, random_hflip, random_rotation
 
 SUBSET_SEED = 0  # one fixed subset for every run seed, so seeds stay comparable
 
@@ -138,7 +138,10 @@ class InMemoryDataModule(L.LightningDataModule):
     so a multi-GPU run follows the same optimisation as a single-GPU one.
     Images are uint8 (scaled to [0, 1] on the device) or already float; with
     ``image_size`` set they are resized once, at load (MNIST's 28x28 to the 32x32 the
-    paper's MNIST networks are defined on).
+    paper's MNIST networks are defined on). Training batches only are augmented:
+    ``random_rotation`` (degrees: each image turned by its own angle in [-d, d], as
+    torchvision's ``RandomRotation(d)``), then ``random_crop_padding`` and
+    ``random_hflip``; ``drop_last`` drops a last training batch smaller than the batch.
     """
 
     name = "in-memory"
@@ -147,13 +150,17 @@ class InMemoryDataModule(L.LightningDataModule):
                  mean: Sequence[float] = (0.0,), std: Sequence[float] = (1.0,),
                  random_crop_padding: int = 0, random_hflip: bool = False,
                  train_subset: int | None = None, test_subset: int | None = None,
-                 drop_last: bool = False, seed: int = 0, image_size: int | None = None):
+                 drop_last: bool = False, seed: int = 0, image_size: int | None = None,
+                 random_rotation: float = 0.0):
         super().__init__()
         if len(mean) != len(std):
             raise ValueError(f"mean {list(mean)} and std {list(std)} differ in length")
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
         self.random_crop_padding, self.random_hflip = int(random_crop_padding), bool(random_hflip)
+        self.random_rotation = float(random_rotation)
+        if not 0.0 <= self.random_rotation <= 180.0:
+            raise UserError(f"data.random_rotation={random_rotation!r} is invalid: degrees from 0 (off) to 180")
         self.train_subset, self.test_subset = train_subset, test_subset
         self.drop_last, self.seed = drop_last, int(seed)
         self.image_size = None if image_size is None else int(image_size)
@@ -223,6 +230,7 @@ class InMemoryDataModule(L.LightningDataModule):
         if scale:
             images = images / 255.0
         if self.trainer is not None and self.trainer.training:
+            images = random_rotation(images, self.random_rotation)
             images = random_crop(images, self.random_crop_padding)
             if self.random_hflip:
                 images = random_hflip(images)

@@ -1,8 +1,9 @@
 """Per-sample augmentation of whole batches.
 
 torchvision's transforms draw one set of random parameters per call, so applied to a
-batch they would crop and flip every image alike; the paper's CIFAR-10 augmentation
-(random crop with padding 4, horizontal flip) needs independent draws per image.
+batch they would crop, flip or turn every image alike; the paper's CIFAR-10
+augmentation (random crop with padding 4, horizontal flip) and the authors' MNIST
+rotation need independent draws per image.
 Random numbers come from torch's CPU generator, so a batch is augmented the same
 way on any device once the generator is seeded.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2.functional import rotate
 
 
 def random_crop(images: torch.Tensor, padding: int) -> torch.Tensor:
@@ -30,6 +33,17 @@ def random_hflip(images: torch.Tensor, p: float = 0.5) -> torch.Tensor:
     """Mirror each image left-right with probability ``p``."""
     flip = (torch.rand(images.shape[0]) < p).to(images.device)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def random_rotation(images: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Turn each ``(N, C, H, W)`` image about its centre by its own angle, uniform in
+    ``[-degrees, degrees]``: torchvision's ``RandomRotation(degrees)`` (nearest
+    neighbour, corners filled with 0, size kept) applied to every image on its own."""
+    if degrees <= 0:
+        return images
+    angles = torch.empty(images.shape[0]).uniform_(-float(degrees), float(degrees)).tolist()
+    return torch.stack([rotate(image, angle, interpolation=InterpolationMode.NEAREST, fill=0.0)
+                        for image, angle in zip(images, angles)])
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:

@@ -13,6 +13,9 @@ from pau.activations import ActivationFactory, as_act_factory
 from ..errors import UserError
 
 ACTIVATION_META_KEYS = ("_target_", "name")
+# Keys of an activation's file that the training loop reads, not the unit's constructor
+# (SReLU's warm-up, pau.repro.training.callbacks.SReLUWarmup), per unit name.
+TRAINING_LOOP_KEYS = {"srelu": ("warmup_epochs", "threshold_quantile")}
 ACTIVATION_TARGET = "pau.repro.training.build.activation_factory"
 # Runs saved before the activation group built a factory name the unit itself; their
 # checkpoints still load (pau-eval, pau-figures) and their networks still build.
@@ -39,15 +42,23 @@ def build(node, *args, **kwargs):
         raise
 
 
+def _unit_arguments(name: str, keys: Mapping[str, Any]) -> dict:
+    loop_keys = TRAINING_LOOP_KEYS.get(str(name).lower(), ())
+    return {k: v for k, v in keys.items() if k not in ACTIVATION_META_KEYS and k not in loop_keys}
+
+
 def activation_factory(name: str, **kwargs) -> ActivationFactory:
     """The ``activation`` group's target: the unit ``name`` with its arguments, as the
-    factory networks take (a fresh unit per call site, timm's ``act_layer``)."""
-    return as_act_factory(name, **kwargs)
+    factory networks take (a fresh unit per call site, timm's ``act_layer``). Keys the
+    training loop reads (:data:`TRAINING_LOOP_KEYS`) are not passed to the unit."""
+    return as_act_factory(name, **_unit_arguments(name, kwargs))
 
 
 def activation_kwargs(cfg: Mapping[str, Any]) -> dict:
-    """The activation unit's own arguments (``activation`` minus ``_target_`` and ``name``)."""
-    return {k: v for k, v in resolved(cfg)["activation"].items() if k not in ACTIVATION_META_KEYS}
+    """The activation unit's own arguments (``activation`` minus ``_target_``, ``name`` and
+    the keys the training loop reads)."""
+    activation = resolved(cfg)["activation"]
+    return _unit_arguments(activation.get("name", ""), activation)
 
 
 def build_model(cfg: Mapping[str, Any]) -> nn.Module:

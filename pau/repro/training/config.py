@@ -35,6 +35,7 @@ class DataConfig:
     std: List[float] = field(default_factory=lambda: [1.0])
     random_crop_padding: int = 0
     random_hflip: bool = False
+    random_rotation: float = 0.0  # degrees: each training image turned by its own angle in [-d, d]
     train_subset: Optional[int] = None  # a fixed subset of this many training samples
     test_subset: Optional[int] = None
     drop_last: bool = False

@@ -11,6 +11,8 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from pau.activations import regularization
+
 from .build import build, build_model, resolved
 from .optim import parameter_groups
 
@@ -39,6 +41,10 @@ class PAUClassifier(L.LightningModule):
     The activation group (``optim.act_params``: PAU/RPAU coefficients, or every
     learnable activation parameter) gets its own lr and weight decay and, with
     ``schedule.act: constant``, keeps its lr while the network's decays.
+    The training loss is the cross-entropy plus ``pau.activations.regularization(model)``
+    (APL's slope penalty with ``activation.slope_penalty`` > 0; nothing is added where
+    every unit's penalty is 0, the default). ``train/loss`` is the cross-entropy alone,
+    comparable across units; a run with a penalty also logs its mean, ``train/penalty``.
     Logged per epoch: ``train/loss``, ``train/acc``, ``test/loss``, ``test/acc``
     (``test/acc5`` with ``top5``), ``lr``, ``act_lr``; :meth:`epoch_summary` returns them.
     """
@@ -55,6 +61,10 @@ class PAUClassifier(L.LightningModule):
         self.top5 = num_classes > 5 and (top5 if top5 is not None else num_classes >= 1000)
         acc = lambda k: MulticlassAccuracy(num_classes=num_classes, top_k=k, average="micro")  # noqa: E731
         self.train_loss, self.train_acc = MeanMetric(), acc(1)
+        # Whether the loss has a penalty term: fixed per run (metrics.csv's columns).
+        with torch.no_grad():
+            self.penalised = bool(regularization(self.model).ne(0).item())
+        self.train_penalty = MeanMetric() if self.penalised else None
         self.test_loss, self.test_acc = MeanMetric(), acc(1)
         self.test_acc5 = acc(5) if self.top5 else None
         self._test_stats: dict[str, float] = {}
@@ -87,6 +97,10 @@ class PAUClassifier(L.LightningModule):
         self.train_loss.update(loss.detach(), weight=len(targets))
         self.train_acc.update(logits.detach(), targets)
         self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        if self.train_penalty is not None:
+            penalty = regularization(self.model)
+            self.train_penalty.update(penalty.detach(), weight=len(targets))
+            loss = loss + penalty
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -134,6 +148,7 @@ class PAUClassifier(L.LightningModule):
             "epoch": self.current_epoch + 1,
             "train_loss": self.train_loss.compute().item(),
             "train_acc": self.train_acc.compute().item(),
+            **({"train_penalty": self.train_penalty.compute().item()} if self.train_penalty is not None else {}),
             "test_loss": self._test_stats.get("test_loss", nan),
             "test_acc": self._test_stats.get("test_acc", nan),
         }
@@ -145,6 +160,9 @@ class PAUClassifier(L.LightningModule):
         self.train_acc.reset()
         self._test_stats = {}
         logged = {"train/loss": row["train_loss"], "train/acc": row["train_acc"], "lr": row["lr"]}
+        if self.train_penalty is not None:
+            self.train_penalty.reset()
+            logged["train/penalty"] = row["train_penalty"]
         if row["act_lr"] == row["act_lr"]:  # not NaN: there is an activation group
             logged["act_lr"] = row["act_lr"]
         self.log_dict(logged, on_step=False, on_epoch=True)

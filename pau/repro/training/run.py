@@ -29,7 +29,7 @@ from .. import runs
 from ..errors import UserError
 from ..runs import RunConflictError, differing_keys  # noqa: F401  (re-exported)
 from .build import build, build_datamodule, resolved
-from .callbacks import EpochRecorder, ReplicaCheck
+from .callbacks import EpochRecorder, ReplicaCheck, srelu_warmup
 from .module import PAUClassifier
 
 log = logging.getLogger("pau.repro.training")
@@ -54,14 +54,19 @@ def build_loggers(cfg: dict, folder: Path) -> list:
     return loggers
 
 
-def build_trainer(cfg: dict, folder: Path, callbacks: Iterable[L.Callback] = (), top5: bool = False) -> L.Trainer:
-    """A Trainer writing into ``folder``: ``metrics.csv``, ``checkpoints/last.ckpt``, loggers."""
+def build_trainer(cfg: dict, folder: Path, callbacks: Iterable[L.Callback] = (), top5: bool = False,
+                  penalty: bool = False) -> L.Trainer:
+    """A Trainer writing into ``folder``: ``metrics.csv`` (with a ``train_penalty`` column
+    if ``penalty``), ``checkpoints/last.ckpt``, loggers; SReLU's warm-up if asked for."""
     # Not Lightning's: threads (cpu_threads), max_time (a Timer checked at epoch ends only,
     # since an epoch cut short would count as done on resume).
     options = {k: v for k, v in cfg["trainer"].items() if v is not None and k not in ("threads", "max_time")}
     extra = []
     if cfg["trainer"].get("max_time") is not None:
         extra.append(Timer(duration=cfg["trainer"]["max_time"], interval="epoch"))
+    warmup = srelu_warmup(cfg)
+    if warmup is not None:
+        extra.append(warmup)
     checkpoint = ModelCheckpoint(
         dirpath=str(folder / runs.LAST_CKPT.parent), filename=runs.LAST_CKPT.stem, monitor=None, save_top_k=1,
         every_n_epochs=cfg["checkpoint"]["every_n_epochs"], save_on_train_epoch_end=True,
@@ -71,7 +76,8 @@ def build_trainer(cfg: dict, folder: Path, callbacks: Iterable[L.Callback] = (),
         options,  # the trainer group's _target_: lightning.Trainer
         _convert_="all",
         default_root_dir=str(folder),
-        callbacks=[EpochRecorder(runs.metrics_path(folder), top5=top5), ReplicaCheck(folder / runs.REPLICAS),
+        callbacks=[EpochRecorder(runs.metrics_path(folder), top5=top5, penalty=penalty),
+                   ReplicaCheck(folder / runs.REPLICAS),
                    *extra, *callbacks, checkpoint],
         logger=build_loggers(cfg, folder) or False,
         # The data modules shard their batches across processes themselves.
@@ -217,6 +223,7 @@ def run(cfg, callbacks: Iterable[L.Callback] = (), model=None, run_dir: str | os
     task_cfg = cfg
     cfg = resolved(cfg)
     runs.validate(cfg)
+    srelu_warmup(cfg)  # its keys are the activation's, which the schema does not type
     named = runs.named_overrides(task_cfg if OmegaConf.is_config(task_cfg) else OmegaConf.create(cfg),
                                  runs.task_overrides(task_cfg))
     folder = Path(run_dir) if run_dir is not None else run_folder(cfg, model)
@@ -263,7 +270,7 @@ def _train(cfg: dict, task_cfg, folder: Path, named: dict, datamodule, callbacks
     # Process-wide state the Trainer changes, restored afterwards for whatever runs next.
     launch_env = {k: os.environ.get(k) for k in DDP_ENV}
     determinism = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    trainer = build_trainer(cfg, folder, callbacks, top5=module.top5)
+    trainer = build_trainer(cfg, folder, callbacks, top5=module.top5, penalty=module.penalised)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.is_file() else None)
     except BaseException:
