@@ -54,3 +54,19 @@ def pau_command(command: str, *args: str, cwd=None, env=None, timeout: float = 6
 def pau_cli():
     """``pau_cli("pau-train", *args)``: a command's completed process (see :func:`pau_command`)."""
     return pau_command
+
+
+@pytest.fixture
+def crash_at_epoch():
+    """``crash_at_epoch(k)``: a Lightning callback that raises at the start of epoch k (a crash mid-run)."""
+    import lightning as L
+
+    class CrashAtEpoch(L.Callback):
+        def __init__(self, epoch: int):
+            self.epoch = epoch
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == self.epoch:
+                raise RuntimeError("simulated crash")
+
+    return CrashAtEpoch

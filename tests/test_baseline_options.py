@@ -53,15 +53,6 @@ def srelu_state(ckpt: Path) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-class CrashAtEpoch(L.Callback):
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
-            raise RuntimeError("simulated crash")
-
-
 class FirstBatches(L.Callback):
     """The images of each epoch's first training batch, as the network gets them."""
 
@@ -131,13 +122,13 @@ def test_srelu_warmup_keys_are_the_training_loops_not_the_units():
     assert srelu_warmup(OmegaConf.to_container(make("activation=srelu"), resolve=True)) is None  # default: none
 
 
-def test_srelu_warmup_fixes_the_units_then_sets_t_right_from_a_batch_and_learns(tmp_path):
+def test_srelu_warmup_fixes_the_units_then_sets_t_right_from_a_batch_and_learns(tmp_path, crash_at_epoch):
     overrides = [*tiny(), "activation=srelu", "activation.warmup_epochs=1", "trainer.max_epochs=2"]
     whole = run(make(*overrides, f"paths.runs_dir={tmp_path / 'whole'}"))
     cfg = make(*overrides, f"paths.runs_dir={tmp_path / 'split'}")
     seen = FirstBatches()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(cfg, callbacks=[CrashAtEpoch(1), seen])
+        run(cfg, callbacks=[crash_at_epoch(1), seen])
     folder = Path(cfg.paths.run_dir)
     ckpt = folder / "checkpoints" / "last.ckpt"
     after_warmup = srelu_state(ckpt)  # the state after epoch 1
@@ -159,12 +150,12 @@ def test_srelu_warmup_fixes_the_units_then_sets_t_right_from_a_batch_and_learns(
     assert all(torch.equal(final[n][u], uninterrupted[n][u]) for n in SRELU_PARAMS for u in final[n])
 
 
-def test_a_run_resumed_inside_the_warmup_keeps_the_units_fixed(tmp_path):
+def test_a_run_resumed_inside_the_warmup_keeps_the_units_fixed(tmp_path, crash_at_epoch):
     overrides = [*tiny(), "activation=srelu", "activation.warmup_epochs=2", "trainer.max_epochs=3"]
     whole = run(make(*overrides, f"paths.runs_dir={tmp_path / 'whole'}"))
     cfg = make(*overrides, f"paths.runs_dir={tmp_path / 'split'}")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(cfg, callbacks=[CrashAtEpoch(1)])
+        run(cfg, callbacks=[crash_at_epoch(1)])
     ckpt = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
     after_one = srelu_state(ckpt)
     assert all(torch.equal(v, torch.full_like(v, SRELU_START[n])) for n in SRELU_PARAMS for v in after_one[n].values())

@@ -40,15 +40,6 @@ def one_line_error(proc: subprocess.CompletedProcess, prog: str) -> str:
     return lines[0]
 
 
-class CrashAtEpoch(L.Callback):
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
-            raise RuntimeError("simulated crash")
-
-
 # -- names --------------------------------------------------------------------------------
 def test_folder_names_spell_what_the_command_line_changed(train_config):
     assert train_config("data=digits", "activation=rpau", "seed=3").paths.run_dir == "runs/digits/lenet/rpau/seed3"
@@ -160,11 +151,11 @@ def test_the_progress_shows_the_epochs_train_loss_and_last_test_accuracy(tmp_pat
 
 
 # -- failures --------------------------------------------------------------------------------
-def test_a_failed_start_is_replaced_by_the_corrected_command(tmp_path, train_config, caplog):
+def test_a_failed_start_is_replaced_by_the_corrected_command(tmp_path, train_config, caplog, crash_at_epoch):
     folder = tmp_path / "run"
     bad = train_config(*DIGITS, "activation=relu", "optim.lr=0.5", f"paths.run_dir={folder}")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(bad, callbacks=[CrashAtEpoch(0)])
+        run(bad, callbacks=[crash_at_epoch(0)])
     assert runs.status(folder) == runs.FAILED_BEFORE_CHECKPOINT
     good = train_config(*DIGITS, "activation=relu", "optim.lr=0.002", f"paths.run_dir={folder}")
     with caplog.at_level("WARNING", logger="pau.repro.training"):
@@ -205,10 +196,10 @@ def test_a_python_model_and_a_config_model_share_a_runs_folder(tmp_path, train_c
         run(train_config(*DIGITS, "activation=relu", f"paths.run_dir='{custom['run_dir']}'"))
 
 
-def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, train_config):
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, train_config, crash_at_epoch):
     cfg = train_config(*DIGITS, "activation=relu", "trainer.max_epochs=2", f"paths.runs_dir={tmp_path}")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(cfg, callbacks=[CrashAtEpoch(1)])
+        run(cfg, callbacks=[crash_at_epoch(1)])
     assert runs.status(cfg.paths.run_dir) == runs.INTERRUPTED
     ckpt = Path(cfg.paths.run_dir) / runs.LAST_CKPT
     ckpt.write_bytes(ckpt.read_bytes()[:1000])

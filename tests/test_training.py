@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 import yaml
@@ -168,16 +167,7 @@ def test_a_finished_run_is_skipped_and_a_different_one_refused(tmp_path):
     assert run(make(*overrides, "optim.lr=0.1", f"paths.runs_dir={tmp_path / 'other'}"))["skipped"] is False
 
 
-class CrashAtEpoch(L.Callback):
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
-            raise RuntimeError("simulated crash")
-
-
-def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, crash_at_epoch):
     # RPAU noise and random crops/flips draw random numbers: resuming must repeat them.
     overrides = [*synthetic(n_train=24, n_test=8, batch=8), "activation=rpau", "activation.alpha=0.1",
                  "data.random_crop_padding=2", "data.random_hflip=true", "trainer.max_epochs=3"]
@@ -185,7 +175,7 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
 
     cfg = make(*overrides, f"paths.runs_dir={tmp_path / 'split'}")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(cfg, callbacks=[CrashAtEpoch(1)])
+        run(cfg, callbacks=[crash_at_epoch(1)])
     folder = Path(cfg.paths.run_dir)
     assert "simulated crash" in (folder / "error.txt").read_text()
     assert len(read_metrics(folder)) == 1 and not (folder / "final_metrics.json").exists()
@@ -199,12 +189,12 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert len(a) == 8 and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_resumed_run_continues_its_offline_wandb_run(tmp_path, monkeypatch):
+def test_a_resumed_run_continues_its_offline_wandb_run(tmp_path, monkeypatch, crash_at_epoch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     cfg = make(*synthetic(), "activation=pau", "trainer.max_epochs=2", "logger=wandb", f"paths.runs_dir={tmp_path}")
     folder = Path(cfg.paths.run_dir)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(cfg, callbacks=[CrashAtEpoch(1)])
+        run(cfg, callbacks=[crash_at_epoch(1)])
     run_id = (folder / "wandb_id.txt").read_text()
     assert run(cfg)["epochs"] == 2
     assert (folder / "wandb_id.txt").read_text() == run_id

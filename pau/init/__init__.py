@@ -78,7 +78,7 @@ from .entries import INTERVAL, Entry, approximation_errors, entry_key
 from .fitting import check, compute
 from .gain import calculate_gain
 from .store import cached_fit
-from .targets import NAMES, TARGETS, get, target
+from .targets import NAMES, TARGETS, target
 
 SOURCES = ("auto", "fit", "paper")
 RELEASED_NAMES = released.NAMES

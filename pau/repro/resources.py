@@ -2,7 +2,7 @@
 
 The source tree keeps them at the top level (``conf/``, ``results/paper/``); a wheel
 carries them inside this package (``pau/repro/conf``, ``pau/repro/paper``, see
-setup.py). Each helper returns the installed copy when there is one, else the
+setup.py). Each function returns the installed copy when there is one, else the
 source checkout's.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ from .paper import missing_paper_files
 from .pruning import COLLECTED as PRUNING_COLLECTED
 from .pruning import CONFIG as PRUNE_CONFIG
 from .pruning import write_collected, write_figure, write_table
-from .stats import METRICS
+from .stats import METRICS as TABLE_METRICS
 from .tables import write_tables
 
 
@@ -78,7 +78,7 @@ def tables_main(argv=None) -> int:
     parser.add_argument("--out", default="results/tables", help="output folder")
     parser.add_argument("--paper", help=f"folder of the paper's tables as CSV (default: {paper_dir()})")
     parser.add_argument("--ddof", type=int, default=0, help="std over seeds: 0 population (paper), 1 sample")
-    parser.add_argument("--metric", choices=list(METRICS), default="final",
+    parser.add_argument("--metric", choices=list(TABLE_METRICS), default="final",
                         help="each run's test accuracy at its final epoch (default), or its best over the epochs "
                              "(best_epoch: written as table2_best_epoch.md etc. beside the default tables)")
     args = parser.parse_args(argv)
