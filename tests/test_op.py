@@ -40,7 +40,7 @@ def run_backend(name, x, a, b, form, g, alpha=0.0, seed=None):
         y = pau(xs, av, bv, form, alpha=alpha, seed=seed)
         y.backward(g)
         return y.detach(), xs.grad, av.grad, bv.grad
-    if name == "analytic":  # SPEC's gradient formulas written out, no autograd
+    if name == "analytic":  # the paper's gradient formulas (Section 2.2) written out, no autograd
         y = pau_reference(x, a, b, form, alpha=alpha, seed=seed)
         return (y, *pau_reference_backward(g, x, a, b, form, alpha=alpha, seed=seed))
     mod = cpu_kernel if name == "cpu" else triton_pau

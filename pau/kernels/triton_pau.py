@@ -81,15 +81,18 @@ def _element_hash(offs, seed_ptr):
 def _coef(ptr, k: tl.constexpr, e, word, alpha, NOISE: tl.constexpr, CDT: tl.constexpr):
     """Coefficient k (numerator then denominator) and the hash word it draws from.
 
-    Draw k is half k % 2 of word k // 2: the word is hashed at even k and reused at odd k.
-    Integer operations per element: the element hash 9 (two multiplies), per word 9
-    (two multiplies), per draw 3: 84 for the paper's 10 coefficients, as on the CPU.
+    Draw k is half k % 2 of word k // 2 = e * M_(k // 2): the word is formed at even k
+    and reused at odd k (pau/math/noise.py). Integer operations per element: the
+    element hash 10 (two multiplies), per word 3 (one multiply by the word's odd
+    constant, a shift, an xor-and), per draw 1 conversion: 45 for the paper's 10
+    coefficients with the multiply-adds, as on the CPU.
     """
     c = tl.load(ptr).to(CDT)
     if NOISE:
         if k % 2 == 0:
-            word = _lowbias32(e + tl.cast((k // 2 + 1) * 0x9E3779B9 % 4294967296, tl.uint32))
-            half = word & 0xFFFF
+            mult = _lowbias32(tl.cast(((k // 2 + 1) * 0x9E3779B9 + 3) % 4294967296, tl.uint32)) | 1
+            word = e * mult
+            half = (word ^ (word >> 16)) & 0xFFFF
         else:
             half = word >> 16
         z = (half.to(tl.float32) * 3.0517578125e-05 + (1.52587890625e-05 - 1.0)).to(CDT)

@@ -22,6 +22,30 @@
 //
 // sign(0) := +1 in the derivative of |z| (the library's documented rule).
 // RPAU noise: z(seed, i, k) from a counter-based hash, as in pau/math/noise.py.
+//
+// Vector instructions per 16 elements in the hot loops (float32, form A, the paper's
+// orders m = 5, n = 4; counted with objdump on the shortest path around each inner
+// loop, AVX-512, GCC 12 -O3 -march=native; "ALU" excludes loads, stores and
+// register moves):
+//
+//   loop            before this pass                 now
+//   PAU forward     21 (5 loads/stores, 8 memory     23 (3 loads/stores; ~16 ALU)
+//                   operands: coefficients reloaded)
+//   PAU backward    60 (7 loads/stores, 8 memory     62 (7 loads/stores, 2 memory operands;
+//                   operands)                        ~46 ALU: 28 FMA, 9 mul)
+//   RPAU forward    131 + 2 Horner calls (44)        83 (7 vpmulld, 10 cvt, 21 FMA)
+//   RPAU backward   167 + 2 Horner calls (69)        116 (7 vpmulld, 10 cvt, 38 FMA)
+//
+// Before, Eval::horner was not inlined (called per vector, its operands through
+// memory), the draws were a full lowbias32 per word (12 vpmulld per vector) and the
+// noisy coefficients were stored every vector for the rare lanes beyond FAR. Now the
+// noise is 45 instructions per vector and pass (Coefs::draw_into), the far lanes draw
+// again (redraw_lane), clean coefficients of fixed orders sit in registers, the
+// powers x^j are shared by the numerator and denominator sums, sign(z) * v is a
+// compare and a masked xor (Ops::mulsgn), dL/dQ enters as multiply-subtracts, and
+// segments are scheduled dynamically. What remains is arithmetic: the clean backward
+// is P, P', Q, Q' (17), 1/Q (3), the ten coefficient sums with their powers (15),
+// grad_x (2).
 
 #include <algorithm>
 #include <cstdint>
@@ -41,7 +65,7 @@ namespace {
 #define PAU_INLINE inline __attribute__((always_inline))
 
 constexpr int64_t SEGMENT = 16384;
-constexpr int FLUSH = 32;  // vectors summed in T before adding to the double accumulators
+constexpr int FLUSH = 64;  // vectors summed in T before adding to the double accumulators
 constexpr double FAR = 4.0;
 
 enum Form { FORM_A = 0, FORM_B = 1, FORM_C = 2, FORM_N = 3 };
@@ -68,7 +92,7 @@ struct Vec<double> {
 };
 
 template <typename U>
-inline U lowbias32v(U x) {
+PAU_INLINE U lowbias32v(U x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;
   x ^= x >> 15;
@@ -84,8 +108,8 @@ struct Ops {
   using I = typename Vec<T>::I;
   static constexpr int L = Vec<T>::L;
 
-  static inline V splat(T s) { return V{} + s; }
-  static inline V vabs(V z) {  // clear the sign bit: one instruction
+  static PAU_INLINE V splat(T s) { return V{} + s; }
+  static PAU_INLINE V vabs(V z) {  // clear the sign bit: one instruction
     I bits;
     std::memcpy(&bits, &z, sizeof(V));
     using E = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
@@ -94,9 +118,35 @@ struct Ops {
     std::memcpy(&r, &bits, sizeof(V));
     return r;
   }
-  static inline V vsgn(V z) { return z >= 0 ? splat(T(1)) : splat(T(-1)); }  // sign(0) := +1
+  static PAU_INLINE V vsgn(V z) { return z >= 0 ? splat(T(1)) : splat(T(-1)); }  // sign(0) := +1
+  // vsgn(z) * v: v with its sign bit flipped where !(z >= 0). One compare into a mask
+  // register and one masked xor, where the product costs a compare, a blend and a multiply.
+  static PAU_INLINE V mulsgn(V v, V z) {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4) {
+      __m512 vm, zm;
+      std::memcpy(&vm, &v, sizeof(V));
+      std::memcpy(&zm, &z, sizeof(V));
+      const __mmask16 neg = _mm512_cmp_ps_mask(zm, _mm512_setzero_ps(), _CMP_NGE_UQ);
+      const __m512i r = _mm512_mask_xor_epi32(_mm512_castps_si512(vm), neg, _mm512_castps_si512(vm),
+                                              _mm512_set1_epi32(int32_t(0x80000000u)));
+      std::memcpy(&v, &r, sizeof(V));
+      return v;
+    } else {
+      __m512d vm, zm;
+      std::memcpy(&vm, &v, sizeof(V));
+      std::memcpy(&zm, &z, sizeof(V));
+      const __mmask8 neg = _mm512_cmp_pd_mask(zm, _mm512_setzero_pd(), _CMP_NGE_UQ);
+      const __m512i r = _mm512_mask_xor_epi64(_mm512_castpd_si512(vm), neg, _mm512_castpd_si512(vm),
+                                              _mm512_set1_epi64(int64_t(0x8000000000000000ull)));
+      std::memcpy(&v, &r, sizeof(V));
+      return v;
+    }
+#endif
+    return v * vsgn(z);
+  }
   // Whether any lane has |x| > FAR: a compare into a mask register and a test.
-  static inline bool any_far(V x) {
+  static PAU_INLINE bool any_far(V x) {
 #if defined(__AVX512F__)
     if constexpr (sizeof(T) == 4) {
       __m512 xm;
@@ -110,7 +160,7 @@ struct Ops {
 #endif
     return any(vabs(x) > T(FAR));
   }
-  static inline bool any(I mask) {
+  static PAU_INLINE bool any(I mask) {
     uint64_t w[sizeof(I) / 8];
     std::memcpy(w, &mask, sizeof(I));
     uint64_t r = 0;
@@ -119,7 +169,7 @@ struct Ops {
   }
   // 1/q. float32 on AVX-512: a 14-bit estimate and one Newton step (relative error
   // about 2^-27, three instructions with the throughput of FMAs instead of a divide).
-  static inline V recip(V q) {
+  static PAU_INLINE V recip(V q) {
 #if defined(__AVX512F__)
     if constexpr (sizeof(T) == 4) {
       __m512 qm;
@@ -138,12 +188,12 @@ struct Ops {
 template <typename T, typename S>
 struct IO {
   using V = typename Vec<T>::V;
-  static inline V load(const S* p) {
+  static PAU_INLINE V load(const S* p) {
     V v;
     std::memcpy(&v, p, sizeof(V));
     return v;
   }
-  static inline void store(S* p, V v) { std::memcpy(p, &v, sizeof(V)); }
+  static PAU_INLINE void store(S* p, V v) { std::memcpy(p, &v, sizeof(V)); }
 };
 
 template <>
@@ -151,7 +201,7 @@ struct IO<float, bf16> {
   using V = Vec<float>::V;
   using U = Vec<float>::U;
   typedef uint16_t H __attribute__((vector_size(32)));
-  static inline V load(const bf16* p) {
+  static PAU_INLINE V load(const bf16* p) {
     H h;
     std::memcpy(&h, p, sizeof(H));
     const U u = __builtin_convertvector(h, U) << 16;
@@ -159,7 +209,7 @@ struct IO<float, bf16> {
     std::memcpy(&v, &u, sizeof(V));
     return v;
   }
-  static inline void store(bf16* p, V v) {
+  static PAU_INLINE void store(bf16* p, V v) {
     U u;
     std::memcpy(&u, &v, sizeof(U));
     // Round to nearest even; NaN stays a (quiet) NaN instead of rounding into inf.
@@ -175,7 +225,7 @@ template <>
 struct IO<float, _Float16> {
   using V = Vec<float>::V;
   typedef _Float16 H __attribute__((vector_size(32)));
-  static inline V load(const _Float16* p) {
+  static PAU_INLINE V load(const _Float16* p) {
 #if defined(__AVX512F__)
     // GCC 12 scalarises __builtin_convertvector from _Float16; vcvtph2ps is one instruction.
     const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -188,7 +238,7 @@ struct IO<float, _Float16> {
     return __builtin_convertvector(h, V);
 #endif
   }
-  static inline void store(_Float16* p, V v) {
+  static PAU_INLINE void store(_Float16* p, V v) {
     const H h = __builtin_convertvector(v, H);  // round to nearest even
     std::memcpy(p, &h, sizeof(H));
   }
@@ -244,6 +294,7 @@ struct Coefs {
   std::vector<V> base;    // broadcast a_0..a_m, b_* (|b_k| for form A when folded)
   std::vector<V> scale;   // noisy c = half * scale + offset, half the 16-bit draw
   std::vector<V> offset;
+  std::vector<uint32_t> mult;  // the words' odd multipliers (pau/math/noise.py)
   std::vector<V> cur;     // this vector's coefficients (noisy, or = base)
   std::vector<T> raw;
   std::vector<T> lane;    // one lane's coefficients, for the lanes beyond FAR
@@ -267,15 +318,21 @@ struct Coefs {
       offset.push_back(O::splat(static_cast<T>(c + alpha * c * (0x1p-16 - 1.0))));
     }
     cur = base;
+    // M_w = lowbias32((w + 1) * 0x9E3779B9 + 3) | 1, the per-word multipliers.
+    for (int w = 0; w < (m1 + nb + 1) / 2; ++w) {
+      const U x = U{} + static_cast<uint32_t>((w + 1) * 0x9E3779B9U + 3U);
+      mult.push_back(lowbias32v<U>(x)[0] | 1U);
+    }
   }
 
-  // Noisy coefficients for the L elements starting at flat index first.
-  // Instructions per vector of 16 floats: the element hash 9 (xor, lowbias32: two
-  // vpmulld and six shifts/xors; its 64-bit key is cached per run of 2^32 elements),
-  // per word of two draws 9 (add, lowbias32), per draw 3 (mask or shift, convert,
-  // multiply-add): 9 + 5 * 9 + 10 * 3 = 84 for the paper's 10 coefficients (5.25 per
-  // element, 12 of them vpmulld of two micro-ops), once in the forward and once in
-  // the backward. The multiplies are what RPAU costs on top of the clean op.
+  // Noisy coefficients for the L elements starting at flat index first: the
+  // generator of pau/math/noise.py. Vector instructions per vector of 16 floats: the
+  // element hash 10 (xor, lowbias32: two vpmulld and six shifts/xors; its 64-bit key
+  // is cached per run of 2^32 elements), per word of two draws 3 (vpmulld by the
+  // word's odd constant, shift, one vpternlogd for the xor-and), per draw 2 (convert,
+  // multiply-add): 10 + 5 * 3 + 10 * 2 = 45 for the paper's 10 coefficients (7 vpmulld),
+  // once in the forward and once in the backward. Before (a full lowbias32 per word):
+  // 10 + 5 * 10 + 10 * 3 = 90 (12 vpmulld).
   PAU_INLINE void draw(int64_t first) { draw_into(first, cur); }
   template <typename Out, int NC = 0>
   PAU_INLINE void draw_into(int64_t first, Out& out) {
@@ -304,28 +361,37 @@ struct Coefs {
     const int nc = NC ? NC : m1 + nb;
 #pragma GCC unroll 16
     for (int w = 0; w < (nc + 1) / 2; ++w) {
-      const U word = lowbias32v<U>(e + static_cast<uint32_t>((w + 1) * 0x9E3779B9U));
+      const U word = e * mult[w];
+      const U high = word >> 16;
       const int k = 2 * w;
-      const V h0 = __builtin_convertvector((IU)(word & 0xffffU), V);
+      const V h0 = __builtin_convertvector((IU)((word ^ high) & 0xffffU), V);
       out[k] = h0 * scale[k] + offset[k];
       if (k + 1 < nc) {
-        const V h1 = __builtin_convertvector((IU)(word >> 16), V);
+        const V h1 = __builtin_convertvector((IU)high, V);
         out[k + 1] = h1 * scale[k + 1] + offset[k + 1];
       }
     }
   }
-  inline V a(int j) const { return cur[j]; }
-  inline V b(int k) const { return cur[m1 + k]; }
+  PAU_INLINE V a(int j) const { return cur[j]; }
+  PAU_INLINE V b(int k) const { return cur[m1 + k]; }
   template <int M1S>
-  inline V bf(int k) const { return cur[(M1S ? M1S : m1) + k]; }
+  PAU_INLINE V bf(int k) const { return cur[(M1S ? M1S : m1) + k]; }
   // |b_k| as Q uses it (stored as such when folded).
-  inline V babs(int k) const { return (FORM == FORM_A && NOISE && !abs_folded) ? O::vabs(cur[m1 + k]) : cur[m1 + k]; }
+  PAU_INLINE V babs(int k) const { return (FORM == FORM_A && NOISE && !abs_folded) ? O::vabs(cur[m1 + k]) : cur[m1 + k]; }
   // Lane i's coefficients in lane[], for the scalar evaluation beyond FAR.
   inline const T* gather(int i) {
     for (int k = 0; k < m1 + nb; ++k) lane[k] = cur[k][i];
     return lane.data();
   }
 };
+
+template <typename T, int FORM, bool NOISE, int NC>
+__attribute__((noinline, cold)) const T* redraw_lane(Coefs<T, FORM, NOISE>& c, int64_t first, int i) {
+  Registers<typename Vec<T>::V> again;
+  c.template draw_into<Registers<typename Vec<T>::V>, NC>(first, again);
+  for (int k = 0; k < NC; ++k) c.lane[k] = again[k][i];
+  return c.lane.data();
+}
 
 // Under noise with the paper's orders: the current vector's coefficients drawn into
 // registers instead of the set's buffer (which would be stored and reloaded).
@@ -335,18 +401,30 @@ struct RegisterCoefs {
   Coefs<T, FORM, NOISE>& c;
   Registers<V> cur;
   int m1, nb;
-  bool abs_folded;
-  explicit RegisterCoefs(Coefs<T, FORM, NOISE>& c_) : c(c_), m1(M1S), nb(NBS), abs_folded(c_.abs_folded) {}
-  PAU_INLINE void draw(int64_t first) { c.template draw_into<Registers<V>, M1S + NBS>(first, cur); }
+  // Used only where the signs of form A's b_k are folded (alpha <= 1, or another
+  // form): a constant, so the loops carry no per-lane sign code or run-time test.
+  static constexpr bool abs_folded = true;
+  int64_t first_ = 0;
+  explicit RegisterCoefs(Coefs<T, FORM, NOISE>& c_) : c(c_), m1(M1S), nb(NBS) {
+    if (!NOISE)  // the clean coefficients, copied once into registers (no reload per vector)
+      for (int k = 0; k < M1S + NBS; ++k) cur[k] = c.cur[k];
+  }
+  PAU_INLINE void draw(int64_t first) {
+    first_ = first;
+    c.template draw_into<Registers<V>, M1S + NBS>(first, cur);
+  }
   PAU_INLINE V a(int j) const { return cur[j]; }
   PAU_INLINE V b(int k) const { return cur[M1S + k]; }
   PAU_INLINE V babs(int k) const {
     return (FORM == FORM_A && NOISE && !abs_folded) ? Ops<T>::vabs(cur[M1S + k]) : cur[M1S + k];
   }
-  inline const T* gather(int i) {
-#pragma GCC unroll 16
-    for (int k = 0; k < M1S + NBS; ++k) c.lane[k] = cur[k][i];
-    return c.lane.data();
+  // Lane i's coefficients for the scalar path beyond FAR: drawn again (rare lanes)
+  // rather than read from cur, which would make the compiler store every vector's
+  // coefficients to memory on the hot path (10 stores per vector).
+  // (A free function: a member would let this object's address escape, with the same stores.)
+  PAU_INLINE const T* gather(int i) {
+    if constexpr (!NOISE) return c.gather(i);
+    return redraw_lane<T, FORM, NOISE, M1S + NBS>(c, first_, i);
   }
 };
 
@@ -438,7 +516,7 @@ struct Eval {
   // d <- d * z + f; f <- f * z + c_k. The first step is explicit so that no 0 * inf
   // turns an infinite input into NaN.
   template <typename Get>
-  static inline void horner(V z, int count, Get coef, V& f, V& d) {
+  static PAU_INLINE void horner(V z, int count, Get coef, V& f, V& d) {
     f = coef(count - 1);
     d = V{};
     if (count < 2) return;
@@ -453,11 +531,11 @@ struct Eval {
   template <typename C>
   PAU_INLINE Eval(V x, const C& c) {
     const int m1 = M1S ? M1S : c.m1, nb = NBS ? NBS : c.nb;
-    horner(x, m1, [&](int j) { return c.a(j); }, p, dp);
+    horner(x, m1, [&](int j) __attribute__((always_inline)) { return c.a(j); }, p, dp);
     // Inner polynomial in base: A: sum |b_k| |x|^k; B, N: sum_{k>=1} b_k x^k; C: sum_{k>=0}.
     const V base = FORM == FORM_A ? O::vabs(x) : x;
     V s = V{}, ds = V{};
-    if (nb > 0) horner(base, nb, [&](int k) { return c.babs(k); }, s, ds);
+    if (nb > 0) horner(base, nb, [&](int k) __attribute__((always_inline)) { return c.babs(k); }, s, ds);
     if (FORM != FORM_C) {
       // Stored index 0 carries x^1: s <- s * base, ds <- ds * base + s.
       if (DERIV) ds = nb > 0 ? ds * base + s : V{};
@@ -467,12 +545,12 @@ struct Eval {
       q = T(1) + s;
     } else {
       q = (FORM == FORM_C ? T(0.1) : T(1)) + O::vabs(s);
-      sg = O::vsgn(s);
+      sg = s;  // sign(s) is applied by O::mulsgn(., sg)
     }
     if (DERIV) {
       dq = ds;
-      if (FORM == FORM_A) dq = dq * O::vsgn(x);  // chain rule through |x|
-      if (FORM == FORM_B || FORM == FORM_C) dq = dq * sg;
+      if (FORM == FORM_A) dq = O::mulsgn(dq, x);  // chain rule through |x|
+      if (FORM == FORM_B || FORM == FORM_C) dq = O::mulsgn(dq, sg);
     }
   }
 };
@@ -512,16 +590,20 @@ PAU_INLINE void forward_loop(const S* x, S* y, int64_t len, int64_t first_index,
   }
 }
 
-// Fixed orders under noise draw into registers (RegisterCoefs); otherwise the
-// coefficient set's own buffer.
+// Fixed orders hold the vector's coefficients in registers (RegisterCoefs: drawn
+// there under noise, copied there once without); otherwise the set's own buffer.
+// Every storage type takes the same path: bfloat16 results must equal float32's on
+// the same values bit for bit, and the compiler's contraction of a * b + c into
+// FMAs may differ between the two paths.
 template <int M1S, int NBS>
-constexpr bool draws_in_registers(bool noise) {
-  return noise && M1S > 0 && M1S + NBS <= MAX_REGISTERS;
+constexpr bool draws_in_registers(bool) {
+  return M1S > 0 && M1S + NBS <= MAX_REGISTERS;
 }
 
 template <typename T, typename S, int FORM, bool NOISE, int M1S, int NBS>
 void forward_span(const S* x, S* y, int64_t len, int64_t first_index, Coefs<T, FORM, NOISE>& c) {
   if constexpr (draws_in_registers<M1S, NBS>(NOISE)) {
+    if (FORM == FORM_A && !c.abs_folded) return forward_loop<T, S, FORM, NOISE, M1S, NBS>(x, y, len, first_index, c);
     RegisterCoefs<T, FORM, NOISE, M1S, NBS> rc(c);
     forward_loop<T, S, FORM, NOISE, M1S, NBS>(x, y, len, first_index, rc);
   } else {
@@ -578,33 +660,62 @@ PAU_INLINE typename Ops<T>::V backward_near(typename Ops<T>::V x, typename Ops<T
   Eval<T, FORM, NOISE, true, M1S, NBS> e(x, c);
   const V r = O::recip(e.q);
   const V w = g * r;           // dL/dP
-  const V v = -(w * e.p) * r;  // dL/dQ
-  V pw = O::splat(T(1));
-#pragma GCC unroll 64
-  for (int j = 0; j < m1; ++j) {
-    vacc[j] += w * pw;
-    pw = pw * x;
-  }
-  if (FORM == FORM_A) {
-    // dQ/db_k = sign(b_k) |x|^k; when folded the sign is applied per segment.
-    const V ax = O::vabs(x);
-    pw = ax;
-    const bool per_lane_sign = NOISE && !c.abs_folded;
-#pragma GCC unroll 64
-    for (int k = 0; k < nb; ++k) {
-      vacc[m1 + k] += (per_lane_sign ? v * O::vsgn(c.b(k)) : v) * pw;
-      pw = pw * ax;
+  const V vn = (w * e.p) * r;  // -dL/dQ: subtracted below (multiply-subtracts, no negation)
+  const bool per_lane_sign = FORM == FORM_A && NOISE && !c.abs_folded;
+  if constexpr (M1S > 0) {
+    // Fixed orders: the powers x^j are formed once and shared by the numerator and
+    // the denominator sums (|x|^j = x^j for even j, |x| x^(j-1) for odd j > 1).
+    constexpr int NP = std::max(M1S, NBS + 1);
+    Registers<V> xp;
+    xp[1] = x;
+#pragma GCC unroll 16
+    for (int j = 2; j < NP; ++j) xp[j] = j == 2 ? x * x : xp[j - 1] * x;
+    vacc[0] += w;
+#pragma GCC unroll 16
+    for (int j = 1; j < M1S; ++j) vacc[j] += w * xp[j];
+    if (FORM == FORM_A) {
+      const V ax = O::vabs(x);
+#pragma GCC unroll 16
+      for (int k = 0; k < NBS; ++k) {
+        const int ex = k + 1;
+        const V pk = ex == 1 ? ax : (ex % 2 == 0 ? xp[ex] : ax * xp[ex - 1]);
+        vacc[M1S + k] -= (per_lane_sign ? O::mulsgn(vn, c.b(k)) : vn) * pk;
+      }
+    } else {
+      const V t = FORM == FORM_N ? vn : O::mulsgn(vn, e.sg);
+#pragma GCC unroll 16
+      for (int k = 0; k < NBS; ++k) {
+        const int ex = FORM == FORM_C ? k : k + 1;
+        if (ex == 0)
+          vacc[M1S + k] -= t;
+        else
+          vacc[M1S + k] -= t * xp[ex];
+      }
     }
   } else {
-    const V t = FORM == FORM_N ? v : v * e.sg;
-    pw = FORM == FORM_C ? O::splat(T(1)) : x;
-#pragma GCC unroll 64
-    for (int k = 0; k < nb; ++k) {
-      vacc[m1 + k] += t * pw;
+    V pw = O::splat(T(1));
+    for (int j = 0; j < m1; ++j) {
+      vacc[j] += w * pw;
       pw = pw * x;
     }
+    if (FORM == FORM_A) {
+      // dQ/db_k = sign(b_k) |x|^k; when folded the sign is applied per segment.
+      const V ax = O::vabs(x);
+      pw = ax;
+      for (int k = 0; k < nb; ++k) {
+        vacc[m1 + k] -= (per_lane_sign ? O::mulsgn(vn, c.b(k)) : vn) * pw;
+        pw = pw * ax;
+      }
+    } else {
+      const V t = FORM == FORM_N ? vn : O::mulsgn(vn, e.sg);
+      pw = FORM == FORM_C ? O::splat(T(1)) : x;
+      for (int k = 0; k < nb; ++k) {
+        vacc[m1 + k] -= t * pw;
+        pw = pw * x;
+      }
+    }
   }
-  return w * e.dp + v * e.dq;
+  return w * e.dp - vn * e.dq;
 }
 
 template <typename T, int FORM, bool NOISE, int M1S, int NBS, typename Acc, typename C>
@@ -663,8 +774,12 @@ void backward_span(const S* g, const S* x, S* gx, int64_t len, int64_t first_ind
                    double* acc) {
   GradSums<T> sums(c.m1 + c.nb, acc);
   if constexpr (draws_in_registers<M1S, NBS>(NOISE)) {
-    RegisterCoefs<T, FORM, NOISE, M1S, NBS> rc(c);
-    backward_loop<T, S, FORM, NOISE, M1S, NBS>(g, x, gx, len, first_index, rc, sums, acc);
+    if (FORM == FORM_A && !c.abs_folded) {
+      backward_loop<T, S, FORM, NOISE, M1S, NBS>(g, x, gx, len, first_index, c, sums, acc);
+    } else {
+      RegisterCoefs<T, FORM, NOISE, M1S, NBS> rc(c);
+      backward_loop<T, S, FORM, NOISE, M1S, NBS>(g, x, gx, len, first_index, rc, sums, acc);
+    }
   } else {
     backward_loop<T, S, FORM, NOISE, M1S, NBS>(g, x, gx, len, first_index, c, sums, acc);
   }
@@ -683,7 +798,9 @@ inline Layout layout(int64_t rows, int64_t row_len, int64_t groups) {
   return {rows, row_len, groups, segs};
 }
 
-// Runs body(w, start, len, coefs) for every segment w in parallel (static schedule);
+// Runs body(w, start, len, coefs) for every segment w in parallel (dynamic schedule:
+// a core shared with another process does not hold up the call; each segment's
+// partial sums are its own, so results do not depend on which thread ran it);
 // each thread builds a group's coefficient set on first use.
 template <typename T, int FORM, bool NOISE, typename Body>
 void for_each_segment(Layout lo, const T* a, int m1, const T* b, int nb, const Noise& nz, int nthreads,
@@ -692,7 +809,7 @@ void for_each_segment(Layout lo, const T* a, int m1, const T* b, int nb, const N
 #pragma omp parallel num_threads(nthreads) if (work > 1)
   {
     std::vector<std::unique_ptr<Coefs<T, FORM, NOISE>>> sets(lo.groups);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 2)
     for (int64_t w = 0; w < work; ++w) {
       const int64_t r = w / lo.segs, s = w % lo.segs;
       const int64_t g = r % lo.groups;
