@@ -142,7 +142,6 @@ def _without(df: pd.DataFrame, columns) -> pd.DataFrame:
     return df.drop(columns=[c for c in columns if c in df.columns])
 
 
-@pytest.mark.slow
 def test_reproduce_digits_reproduces_the_committed_results(tmp_path):
     """``make reproduce`` (scripts/reproduce_digits.sh) computes the committed digits
     results exactly: the runs table, the tables and the figures, on any machine (the
@@ -172,3 +171,14 @@ def test_reproduce_digits_reproduces_the_committed_results(tmp_path):
     for name in figures:  # a PDF holds its creation date; a PNG only what is drawn
         if name.endswith(".png"):
             assert (tmp_path / "figures" / name).read_bytes() == (committed / "figures" / name).read_bytes(), name
+
+
+def test_the_readme_shows_the_committed_digits_table():
+    """The README's digits table is the committed ``table_digits.md``, cell for cell."""
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in (ROOT / "results" / "tables" / "table_digits.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| Activation")]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        assert "| " + " | ".join(cells) + " |" in readme, row
