@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .math.forms import check_form, denominator_length
-from .ops import pau
+from .ops import check_alpha, pau
 
 DEFAULT_INIT = "leaky_relu"  # the paper starts every PAU from LReLU(0.01)
 
@@ -78,9 +78,7 @@ class RPAU(PAU):
     def __init__(self, alpha: float = 0.01, m: int = 5, n: int = 4, form: str = "A", init=DEFAULT_INIT,
                  groups: int = 1, inplace: bool = False):
         super().__init__(m=m, n=n, form=form, init=init, groups=groups)
-        if not 0.0 <= alpha:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        self.alpha = float(alpha)
+        self.alpha = check_alpha(alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.alpha == 0.0:

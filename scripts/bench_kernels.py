@@ -23,7 +23,6 @@ import time
 import torch
 
 import pau
-from pau.functional import pau as pau_op
 from pau.functional import pau_reference
 
 

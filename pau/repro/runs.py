@@ -20,7 +20,9 @@ A ``pau-prune`` folder holds ``prune_config.yaml``, ``init.pt``, ``pruning.csv``
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -115,12 +117,21 @@ def find_run_folders(roots: Iterable[str | Path]) -> list[Path]:
 
 
 # -- writing ----------------------------------------------------------------------------
-def write_atomic(path: str | Path, text: str) -> None:
+def write_atomic(path: str | Path, text: str, newline: str | None = None) -> None:
     """Write through a temporary file, so a reader (or a crash) never sees half a file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, newline=newline)
     tmp.replace(path)
+
+
+def write_csv_atomic(path: str | Path, columns: list[str], rows: list[dict]) -> None:
+    """``rows`` as a CSV of ``columns`` (other keys left out), written as :func:`write_atomic` writes."""
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, out.getvalue(), newline="")  # the csv module's own line ends
 
 
 # -- identity ---------------------------------------------------------------------------

@@ -18,7 +18,6 @@ last checkpoint if it was interrupted); a longer ``pruning.levels`` list adds le
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import shutil
@@ -57,7 +56,6 @@ def level_dir(folder: Path, level: int) -> Path:
 
 
 _read_json = runs.read_json
-_write_text = runs.write_atomic
 
 
 def _levels(cfg: dict) -> list[float]:
@@ -154,12 +152,7 @@ def _train_level(cfg: dict, folder: Path, level: int, model, datamodule):
 
 
 def _write_table(folder: Path, results: list[dict]) -> None:
-    tmp = folder / (TABLE + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(results)
-    tmp.replace(folder / TABLE)
+    runs.write_csv_atomic(folder / TABLE, COLUMNS, results)
 
 
 def prune(cfg, run_dir=None) -> dict:
@@ -205,7 +198,7 @@ def _prune(cfg: dict, folder: Path, levels: list[float]) -> dict:
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     datamodule.verify()
-    _write_text(folder / CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg)))
+    runs.write_atomic(folder / CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg)))
     try:
         if (folder / INIT).is_file():
             init_state = torch.load(folder / INIT, map_location="cpu", weights_only=True)
@@ -226,7 +219,7 @@ def _prune(cfg: dict, folder: Path, levels: list[float]) -> dict:
                     plan = select_filters(trained, graph, plan, percent, pcfg["criterion"], pcfg["relative_to"])
                 record = plan_record(graph, plan, k, percent)
                 out.mkdir(parents=True, exist_ok=True)
-                _write_text(out / PLAN, plan_json(record))
+                runs.write_atomic(out / PLAN, plan_json(record))
             plan = {n: layer["pruned"] for n, layer in record["layers"].items() if layer["pruned"]}
             if isinstance(done, dict) and done.get("status") == "finished":
                 results.append(done)
@@ -263,7 +256,7 @@ def _prune(cfg: dict, folder: Path, levels: list[float]) -> dict:
                 "seconds": sum(r["epoch_seconds"] for r in rows),
             }
             torch.save(trained.state_dict(), out / WEIGHTS)
-            _write_text(out / RESULT, json.dumps(result, indent=2))
+            runs.write_atomic(out / RESULT, json.dumps(result, indent=2))
             if not pcfg["keep_checkpoints"]:
                 shutil.rmtree(out / LAST_CKPT.parent, ignore_errors=True)
             results.append(result)
@@ -280,6 +273,6 @@ def _prune(cfg: dict, folder: Path, levels: list[float]) -> dict:
         "parameters": {str(r["percent"]): r["parameters"] for r in results},
         "seconds": sum(r["seconds"] for r in results),
     }
-    _write_text(folder / FINAL, json.dumps(final, indent=2))
+    runs.write_atomic(folder / FINAL, json.dumps(final, indent=2))
     (folder / ERROR).unlink(missing_ok=True)
     return {**final, "run_dir": str(folder), "skipped": False}

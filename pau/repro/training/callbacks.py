@@ -2,7 +2,6 @@
 running SReLU's warm-up."""
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -16,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from pau.activations import freeze_srelu, init_srelu_from_batch, split_parameters
 from pau.activations.units import SReLU
 
+from .. import runs
 from ..errors import UserError
 
 log = logging.getLogger("pau.repro.training")
@@ -55,12 +55,7 @@ class EpochRecorder(L.Callback):
 
     @rank_zero_only
     def _write(self) -> None:
-        tmp = self.path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(self.rows)
-        tmp.replace(self.path)
+        runs.write_csv_atomic(self.path, self.columns, self.rows)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._write()  # drops rows of epochs after the checkpoint being resumed

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -15,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pau.repro import runs
 from pau.repro.errors import UserError, report_user_errors
 from pau.repro.resources import config_dir
-from pau.repro.training.config import register_configs
+from pau.repro.training.config import TrainConfig, register_configs
 from pau.repro.training.run import check_checkpoint, run
 
 CONF_DIR = config_dir()  # the one place the commands' config folder is named
@@ -52,10 +55,6 @@ def check_group_keys(argv: list[str], schema: type, config_dir: Path = CONF_DIR)
     """Before Hydra: a mistyped key inside a config group fails naming the group's
     valid keys (Hydra would only say that it is not there). ``activation``'s keys are
     those of the chosen unit's file (``conf/activation/<name>.yaml``)."""
-    import dataclasses
-
-    import yaml
-
     choices = dict(a.split("=", 1) for a in argv if "=" in a and "." not in a.split("=", 1)[0])
     for arg in argv:
         key = arg.split("=", 1)[0]
@@ -96,13 +95,18 @@ def _train(cfg: DictConfig) -> dict:
     return result
 
 
-def train_main() -> None:
-    require_config_dir("pau-train", sys.argv[1:])
-    from pau.repro.training.config import TrainConfig
+def hydra_command(prog: str, config_name: str, schema: type, register: Callable[[], None],
+                  task: Callable[[DictConfig], dict]) -> None:
+    """Run ``task`` as the Hydra command ``prog`` on ``conf/<config_name>.yaml``: the
+    config folder and the group keys are checked first, each in one line."""
+    require_config_dir(prog, sys.argv[1:])
+    report_user_errors(prog)(check_group_keys)(sys.argv[1:], schema)
+    register()
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)()
 
-    report_user_errors("pau-train")(check_group_keys)(sys.argv[1:], TrainConfig)
-    register_configs()
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_train)()
+
+def train_main() -> None:
+    hydra_command("pau-train", "train", TrainConfig, register_configs, _train)
 
 
 def _checkpoint_path(path: Path) -> Path:
