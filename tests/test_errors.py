@@ -130,3 +130,17 @@ def test_pau_train_calls_a_truncated_mnist_file_corrupt(tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"pau-train: mnist data {raw / 'train-labels-idx1-ubyte'} is corrupt: 30 bytes where "
                            "its header of shape (60,) needs 68.")
+
+
+def test_a_missing_config_folder_is_one_line_unless_the_command_brings_its_own(tmp_path, monkeypatch, capsys):
+    from pau.repro.training import cli
+
+    monkeypatch.setattr(cli, "CONF_DIR", tmp_path / "gone")
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        report_user_errors("pau-train")(cli.require_config_dir)(["data=digits"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"pau-train: no configuration folder at {tmp_path / 'gone'}; reinstall the package, "
+                   "or give your own with --config-dir DIR"]
+    assert cli.require_config_dir(["--config-dir", str(tmp_path), "data=digits"]) is None

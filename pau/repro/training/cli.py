@@ -41,14 +41,13 @@ def with_command_line(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def require_config_dir(prog: str, argv: list[str]) -> None:
+def require_config_dir(argv: list[str]) -> None:
     """Before Hydra: a missing config folder named in one line, unless the command
     line brings its own (``--config-dir`` / ``-cd``)."""
     if CONF_DIR.is_dir() or any(a.startswith(("--config-dir", "-cd")) for a in argv):
         return
-    print(f"{prog}: no configuration folder at {CONF_DIR}; reinstall the package, "
-          f"or give your own with --config-dir DIR", file=sys.stderr)
-    raise SystemExit(2)
+    raise UserError(f"no configuration folder at {CONF_DIR}; reinstall the package, "
+                    f"or give your own with --config-dir DIR")
 
 
 def check_group_keys(argv: list[str], schema: type, config_dir: Path = CONF_DIR) -> None:
@@ -99,7 +98,7 @@ def hydra_command(prog: str, config_name: str, schema: type, register: Callable[
                   task: Callable[[DictConfig], dict]) -> None:
     """Run ``task`` as the Hydra command ``prog`` on ``conf/<config_name>.yaml``: the
     config folder and the group keys are checked first, each in one line."""
-    require_config_dir(prog, sys.argv[1:])
+    report_user_errors(prog)(require_config_dir)(sys.argv[1:])
     report_user_errors(prog)(check_group_keys)(sys.argv[1:], schema)
     register()
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)()
