@@ -230,3 +230,27 @@ def test_num_classes_and_in_channels():
     with torch.device("meta"):
         assert create_model("mobilenetv2_imagenet").classifier[1].out_features == 1000
         assert create_model("densenet121_cifar").linear.out_features == 10
+
+
+def test_kaiming_weight_init_is_torchvisions_vgg_scheme():
+    torch.manual_seed(0)
+    net = create_model("vgg8_mnist", weight_init="kaiming")
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    for conv in convs[1:]:  # enough weights for the std to be within 2%
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert conv.weight.std().item() == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.02)
+        assert torch.count_nonzero(conv.bias) == 0
+    linear = net.classifier[-1]
+    assert linear.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    assert torch.count_nonzero(linear.bias) == 0
+    # the default keeps PyTorch's own initialisation, drawn from the same seed
+    torch.manual_seed(0)
+    default = create_model("vgg8_mnist")
+    torch.manual_seed(0)
+    again = create_model("vgg8_mnist", weight_init="pytorch")
+    assert all(torch.equal(a, b) for a, b in zip(default.parameters(), again.parameters()))
+
+
+def test_unknown_weight_init_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid names: pytorch, kaiming"):
+        create_model("lenet", weight_init="xavier")

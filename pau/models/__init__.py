@@ -18,6 +18,7 @@ from .mnist import VGG8MNIST, LeNet5
 from .mobilenetv2 import MobileNetV2CIFAR, MobileNetV2ImageNet
 from .resnet import ResNetCIFAR
 from .vgg import VGG8
+from .weights import WEIGHT_INITS, init_weights
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet": LeNet5,
@@ -51,6 +52,7 @@ def create_model(
     activation="relu",
     num_classes: int | None = None,
     in_channels: int | None = None,
+    weight_init: str = "pytorch",
     **activation_kwargs,
 ) -> nn.Module:
     """Build network ``name`` with ``activation`` at every site.
@@ -60,6 +62,8 @@ def create_model(
     configure it (e.g. ``alpha=0.1`` for rpau, ``hinges=3`` for apl).
     ``num_classes`` defaults to 10 (1000 for ``mobilenetv2_imagenet``) and
     ``in_channels`` to the network's own (1 for the MNIST networks, else 3).
+    ``weight_init`` is ``"pytorch"`` (each layer's default) or ``"kaiming"``
+    (torchvision's VGG scheme; see ``pau.models.weights``).
     """
     cls = _model_class(name)
     factory = as_act_factory(activation, **activation_kwargs)
@@ -67,7 +71,9 @@ def create_model(
         num_classes = cls.num_classes
     if in_channels is None:
         in_channels = cls.input_size[0]
-    return cls(factory, num_classes=num_classes, in_channels=in_channels)
+    if weight_init not in WEIGHT_INITS:
+        raise ValueError(f"unknown weight_init {weight_init!r}; valid names: {', '.join(WEIGHT_INITS)}")
+    return init_weights(cls(factory, num_classes=num_classes, in_channels=in_channels), weight_init)
 
 
 __all__ = [
@@ -78,7 +84,9 @@ __all__ = [
     "ResNetCIFAR",
     "VGG8",
     "VGG8MNIST",
+    "WEIGHT_INITS",
     "create_model",
+    "init_weights",
     "input_size",
     "list_models",
 ]

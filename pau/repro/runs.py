@@ -158,9 +158,10 @@ NON_IDENTITY_KEYS = (
     "trainer.enable_model_summary",
 )
 # Command-line keys that never name a folder: the grid part and the seed are the
-# folder's other levels; the experiment, the recipe and the launcher choose the
-# defaults and the way of running; Hydra's own keys are not the run's.
-UNNAMED_CHOICES = ("data", "model", "activation", "seed", "experiment", "recipe", "launcher")
+# folder's other levels; the experiment, the recipe, the setup (a network with its
+# training setup) and the launcher choose the defaults and the way of running (their
+# effect is in the run's identity); Hydra's own keys are not the run's.
+UNNAMED_CHOICES = ("data", "model", "activation", "seed", "experiment", "recipe", "setup", "launcher")
 UNNAMED_OVERRIDES = ("hydra",
                      # pau-prune: a longer list of levels continues the same run
                      "pruning.levels", "pruning.timing", "pruning.keep_checkpoints")
@@ -194,7 +195,8 @@ def identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
 # such a run still resumes (and is still skipped) when the current value is that one.
 # A group's _target_ is implied by its option's name in those runs.
 ADDED_KEYS = {"activation.groups": 1, "trainer.threads": None, "data.random_rotation": 0.0,
-              "activation.slope_penalty": 0.0, "activation.warmup_epochs": 0, "activation.threshold_quantile": 0.9}
+              "activation.slope_penalty": 0.0, "activation.warmup_epochs": 0, "activation.threshold_quantile": 0.9,
+              "model.weight_init": "pytorch"}
 
 
 def _absent_as_before(key: str, value: Any) -> bool:

@@ -50,6 +50,7 @@ class DataConfig:
 class ModelConfig:
     _target_: str = "pau.models.create_model"
     name: str = MISSING
+    weight_init: str = "pytorch"  # pytorch (each layer's default) | kaiming (torchvision's VGG scheme)
 
 
 @dataclass
