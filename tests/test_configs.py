@@ -131,6 +131,11 @@ def test_paper_schedules_follow_the_data_set(hydra_ctx):
     assert (inet.model.name, inet.optim.lr, inet.optim.act_lr, inet.optim.act_weight_decay) == (
         "mobilenetv2_imagenet", 0.1, None, None)
     assert (list(inet.schedule.milestones), inet.schedule.gamma, inet.schedule.act) == ([30, 60, 90], 0.1, "same")
+    # all three decays of A.4.1 act within the run: the last epochs train at 0.1 * 0.1**3
+    schedule = instantiate(inet.schedule)
+    assert inet.trainer.max_epochs == 100
+    assert [schedule.factor(e) for e in (29, 30, 60, 90, inet.trainer.max_epochs - 1)] == pytest.approx(
+        [1.0, 0.1, 0.01, 0.001, 0.001])
     assert (inet.trainer.strategy, inet.trainer.devices) == ("ddp", 8)
 
     # a command-line choice wins over the data set's default
@@ -315,12 +320,39 @@ def test_table2_authors_holds_the_authors_script_settings(hydra_ctx):
     sgd = make(["experiment=table2_authors", "optim=sgd"])
     assert (sgd.optim.name, sgd.optim.lr, sgd.optim.momentum) == ("sgd", 0.01, 0.5)  # the script's --optimizer sgd
     grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
-    assert grid("table2_authors") == grid("table2")
+    # the script trains both networks alike, so its grid sweeps the network, not the setup
+    expected = {**grid("table2"), "model": "lenet,vgg8_mnist"}
+    del expected["setup"]
+    assert grid("table2_authors") == expected
+
+
+def test_table2_trains_vgg8_with_sgd_and_torchvisions_initialisation(hydra_ctx):
+    grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
+    assert grid("table2")["setup"] == "lenet,vgg8_sgd" and "model" not in grid("table2")
+    assert grid("table2_adam")["setup"] == "lenet,vgg8_adam"
+    assert {k: v for k, v in grid("table2_adam").items() if k != "setup"} == {
+        k: v for k, v in grid("table2").items() if k != "setup"}
+    for data in ("mnist", "fashion_mnist"):
+        vgg = make(["experiment=table2", "setup=vgg8_sgd", f"data={data}", "activation=relu"], hydra_node=True)
+        assert (vgg.model.name, vgg.model.weight_init, vgg.data.batch_size) == ("vgg8_mnist", "kaiming", 256)
+        assert (vgg.optim.name, vgg.optim.lr, vgg.optim.momentum, vgg.optim.weight_decay) == ("sgd", 0.01, 0.5, 0.0)
+        assert vgg.paths.run_dir == f"runs/table2-100ep/{data}/vgg8_mnist/relu/seed0"  # the setup names no level
+        adam = make(["experiment=table2_adam", "setup=vgg8_adam", f"data={data}"], hydra_node=True)
+        assert (adam.model.name, adam.model.weight_init, adam.optim.name, adam.optim.lr) == (
+            "vgg8_mnist", "pytorch", "adam", 0.002)
+        assert adam.paths.run_dir == f"runs/table2_adam-100ep/{data}/vgg8_mnist/pau/seed0"
+        lenet = make(["experiment=table2", "setup=lenet", f"data={data}"])
+        assert (lenet.model.name, lenet.model.weight_init, lenet.optim.name, lenet.optim.lr) == (
+            "lenet", "pytorch", "adam", 0.002)
+    # the network is built with the initialisation the setup names
+    torch.manual_seed(0)
+    net = build_model(make(["experiment=table2", "setup=vgg8_sgd"]))
+    assert torch.count_nonzero(net.features[0].bias) == 0 and net.classifier[-1].weight.std() < 0.02
 
 
 def test_table2_keeps_the_papers_text(hydra_ctx):
     for data, mean in (("mnist", 0.1307), ("fashion_mnist", 0.2860)):
-        cfg = make(["experiment=table2", f"data={data}", "activation=pau"])
+        cfg = make(["experiment=table2", "setup=lenet", f"data={data}", "activation=pau"])
         assert (cfg.data.batch_size, cfg.data.random_rotation, cfg.data.drop_last, list(cfg.data.mean)) == (
             256, 0.0, False, [mean])
         assert (cfg.trainer.gradient_clip_val, cfg.optim.lr, cfg.activation.init) == (None, 0.002, "leaky_relu")
