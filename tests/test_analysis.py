@@ -576,3 +576,32 @@ def test_a_run_whose_lock_is_held_is_running_and_not_counted(tmp_path, capsys):
     collect.report(runs)
     assert f"running (1/3 epochs): {half.as_posix()}" in capsys.readouterr().err
     assert collect.collect([tmp_path]).set_index("seed").loc[0, "status"] == "incomplete"  # released
+
+
+def test_tables_by_a_swept_key(tmp_path, capsys):
+    """pau-tables --by optim.act_lr: one row per value, its seeds' mean, std and best; null first."""
+    runs = tmp_path / "runs"
+    for act_lr, accs in (("0.1", [0.90, 0.92]), (None, [0.97, 0.99]), ("0.001", [0.95, 0.96])):
+        root = runs / f"act_lr={act_lr}"
+        for seed, acc in enumerate(accs):
+            make_run(root, "mnist", "lenet", "pau", seed, [0.5, acc])
+            if act_lr is not None:
+                with open(root / "mnist" / "lenet" / "pau" / f"seed{seed}" / "config.yaml", "a") as f:
+                    f.write(f"optim:\n  lr: 0.002\n  act_lr: {act_lr}\n")
+    table = tmp_path / "runs.csv"
+    assert cli.collect_main([str(runs), "--out", str(table)]) == 0
+    assert cli.tables_main([str(table), "--out", str(tmp_path / "t"), "--by", "optim.act_lr"]) == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["sweep_optim.act_lr.csv", "sweep_optim.act_lr.md"]
+    summary = pd.read_csv(tmp_path / "t" / "sweep_optim.act_lr.csv", keep_default_na=False)
+    assert list(summary["optim.act_lr"].astype(str)) == ["null", "0.001", "0.1"]
+    assert list(summary["n"]) == [2, 2, 2] and list(summary["seeds"]) == ["0 1"] * 3
+    assert summary["mean"].tolist() == pytest.approx([98.0, 95.5, 91.0])
+    assert summary["std"].tolist() == pytest.approx([1.0, 0.5, 1.0])
+    md = (tmp_path / "t" / "sweep_optim.act_lr.md").read_text()
+    assert "98.00 ± 1.00" in md and "95.50 ± 0.50" in md and "91.00 ± 1.00" in md
+    # a key that names a group, not a value: one line naming the fix
+    with pytest.raises(SystemExit) as exit_:
+        cli.tables_main([str(table), "--out", str(tmp_path / "u"), "--by", "optim"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "optim is a group of keys" in err and "Traceback" not in err

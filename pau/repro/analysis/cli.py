@@ -22,6 +22,7 @@ from .pruning import COLLECTED as PRUNING_COLLECTED
 from .pruning import CONFIG as PRUNE_CONFIG
 from .pruning import write_collected, write_figure, write_table
 from .stats import METRICS as TABLE_METRICS
+from .sweep import write_sweep_table
 from .tables import write_tables
 
 
@@ -81,8 +82,17 @@ def tables_main(argv=None) -> int:
     parser.add_argument("--metric", choices=list(TABLE_METRICS), default="final",
                         help="each run's test accuracy at its final epoch (default), or its best over the epochs "
                              "(best_epoch: written as table2_best_epoch.md etc. beside the default tables)")
+    parser.add_argument("--by", metavar="KEY",
+                        help="instead of Tables 2-5, one table over a swept key (e.g. optim.act_lr): a row per "
+                             "data set, network, activation and value, written as sweep_<KEY>.md and .csv")
     args = parser.parse_args(argv)
     warn = _warn("pau-tables")
+    if args.by:
+        with _writing(args.out):
+            written = write_sweep_table(read_runs_table(args.runs), args.by, args.out, args.ddof, args.metric)
+        for path in written:
+            print(path)
+        return 0
     paper = Path(args.paper) if args.paper else paper_dir()
     if args.paper and not paper.is_dir():
         raise UserError(f"no folder {paper} for --paper (the paper's tables ship in {paper_dir()})")
