@@ -20,6 +20,11 @@ are one constant for every image, and a first-convolution gradient of exactly 0.
     # after 40 training steps of Table 2's Adam setting, on a 2,000-image subset:
     python scripts/signal_scale.py --data-root ../shared/data --steps 40 --optim adam --lr 0.002 \\
         --batch-size 256 data.train_subset=2000
+    # experiment=table2's VGG-8 setting: A.3.2's SGD with torchvision's VGG initialisation
+    # (KEY=VALUE overrides go before --activations, which takes every word after it):
+    python scripts/signal_scale.py model.weight_init=kaiming data.train_subset=10240 --data-root ../shared/data \\
+        --steps 40 --optim sgd --lr 0.01 --batch-size 256 --activations relu lrelu
+    # scripts/vgg8_settings.sh runs the four settings of Adam / SGD x both initialisations.
     # the SGD setting of A.3.2, with gradient-norm clipping at 5:
     python scripts/signal_scale.py --data-root ../shared/data --steps 40 --optim sgd --lr 0.01 \\
         --batch-size 64 --clip 5 data.train_subset=2000
@@ -254,6 +259,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 @report_user_errors("signal_scale.py")
 def main(argv=None) -> int:
     args = parse_args(argv)
+    stray = [a for a in args.activations if "=" in a]
+    if stray:  # argparse gives --activations every word after it
+        raise UserError(f"{' '.join(stray)} came after --activations and was read as activation names",
+                        hint="put KEY=VALUE overrides before --activations")
     if args.steps < 0 or args.images < 2:
         raise UserError("--steps must be >= 0 and --images >= 2 (a spread over images needs two)")
     batch = None

@@ -122,11 +122,19 @@ def test_sgd_of_appendix_a32_keeps_the_same_relu_vgg8_alive(script):
 def test_bad_overrides_and_options_are_one_line(script, capsys, monkeypatch):
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     with pytest.raises(SystemExit) as exit_:
-        script.main(["--data", "digits", "--activations", "relu", "optim.nonsense=1"])
+        script.main(["optim.nonsense=1", "--data", "digits", "--activations", "relu"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("signal_scale.py: the overrides ") and "optim.nonsense=1" in err[0]
+    assert "activation=relu" in err[0]
     assert err[1].startswith("hint: give them as pau-train takes them")
+    # argparse hands --activations every word after it: an override there is named, not run
+    with pytest.raises(SystemExit):
+        script.main(["--data", "digits", "--activations", "relu", "model.weight_init=kaiming"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == ("signal_scale.py: model.weight_init=kaiming came after --activations and was read as "
+                      "activation names")
+    assert err[1] == "hint: put KEY=VALUE overrides before --activations"
     with pytest.raises(SystemExit):
         script.main(["--data", "digits", "--steps", "-1"])
     assert "--steps must be >= 0" in capsys.readouterr().err
