@@ -362,3 +362,34 @@ def test_the_recipe_names_no_folder_level(hydra_ctx):
     cfg = make(["recipe=authors", "data=fashion_mnist", "activation=rpau"], hydra_node=True)
     assert cfg.paths.run_dir == "runs/fashion_mnist/lenet/rpau/seed0"
     assert (cfg.data.random_rotation, cfg.activation.init) == (30.0, "pade_optimized_leakyrelu")
+
+
+def test_every_experiment_the_docs_and_scripts_name_exists():
+    import re
+
+    root = CONF_DIR.parent
+    texts = [root / "README.md", *sorted((root / "experiments").glob("*.md")), *sorted((root / "scripts").glob("*.sh")),
+             *sorted((root / "conf").rglob("*.yaml")), root / "Makefile"]
+    named = {m for path in texts for m in re.findall(r"experiment=(\w+)", path.read_text())}
+    known = {p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")}
+    named -= {"mine"}  # the README's example of a user's own experiment, under --config-dir
+    assert named and named <= known, sorted(named - known)
+
+
+def test_the_cpu_budgets_of_table2(hydra_ctx):
+    grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
+    vgg = make(["experiment=table2_cpu", "setup=vgg8_sgd", "activation=pau"], hydra_node=True)
+    assert (vgg.model.name, vgg.optim.name, vgg.optim.lr, vgg.model.weight_init) == ("vgg8_mnist", "sgd", 0.01, "kaiming")
+    assert (vgg.data.train_subset, vgg.trainer.max_epochs, vgg.data.batch_size, vgg.trainer.threads) == (20480, 3, 256, 1)
+    assert vgg.paths.run_dir == "runs/table2_cpu/mnist/vgg8_mnist/pau/seed0"
+    assert grid("table2_cpu")["setup"] == "vgg8_sgd" and grid("table2_cpu")["seed"] == "0,1"
+    lenet = make(["experiment=table2_cpu_lenet", "setup=lenet", "activation=pau"], hydra_node=True)
+    assert (lenet.model.name, lenet.optim.name, lenet.optim.lr, lenet.data.train_subset, lenet.trainer.max_epochs) == (
+        "lenet", "adam", 0.002, None, 4)
+    assert lenet.paths.run_dir == "runs/table2_cpu/mnist/lenet/pau/seed0"
+    authors = make(["experiment=table2_authors_cpu", "model=lenet", "activation=pau"], hydra_node=True)
+    assert (authors.data.batch_size, authors.optim.lr, authors.trainer.gradient_clip_val, authors.trainer.max_epochs) == (
+        64, 0.01, 5.0, 4)
+    assert authors.paths.run_dir == "runs/table2_authors_cpu/mnist/lenet/pau/seed0"
+    for name in ("table2_cpu_lenet", "table2_authors_cpu"):
+        assert grid(name)["activation"] == grid("table2")["activation"] and grid(name)["seed"] == "0,1,2"
