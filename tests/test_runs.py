@@ -71,6 +71,13 @@ def test_identity_leaves_out_where_and_how_a_run_executes():
            "trainer": {"precision": "32", "threads": None}, "activation": {"name": "pau", "groups": 1}}
     assert runs.differing_keys(earlier, now) == []
     assert runs.differing_keys(earlier, {**now, "trainer": {"precision": "32", "threads": 1}}) == ["trainer.threads"]
+    # ... and the runs table gives both one configuration hash; another value, another hash
+    from pau.repro.analysis.collect import config_hash
+
+    with_init = {**now, "model": {"name": "vgg8_mnist", "weight_init": "pytorch"}}
+    assert config_hash({**earlier, "model": {"name": "vgg8_mnist"}}) == config_hash(with_init)
+    assert config_hash(with_init) != config_hash({**now, "model": {"name": "vgg8_mnist", "weight_init": "kaiming"}})
+    assert config_hash(earlier) != config_hash({**now, "trainer": {"precision": "32", "threads": 1}})
 
 
 # -- sweeps ----------------------------------------------------------------------------------

@@ -203,6 +203,13 @@ def _absent_as_before(key: str, value: Any) -> bool:
     return key.endswith("._target_") or (key in ADDED_KEYS and ADDED_KEYS[key] == value)
 
 
+def lasting_identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`identity` less the keys an earlier version's run lacks and that hold the
+    value it trained with (:data:`ADDED_KEYS`, the groups' ``_target_``): equal for a run
+    saved before such a key was added and the same run saved after."""
+    return {k: v for k, v in identity(cfg).items() if not _absent_as_before(k, v)}
+
+
 def differing_keys(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
     """Dotted keys whose values make ``saved`` and ``current`` different runs."""
     a, b = identity(saved), identity(current)

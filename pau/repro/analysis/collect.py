@@ -52,9 +52,10 @@ COLUMNS = [
 
 
 def config_hash(cfg: dict) -> str:
-    """Short hash of a run's identity (``pau.repro.runs.identity``: its configuration less the
-    keys that cannot change what is trained): equal for two copies of one run."""
-    text = json.dumps(run_folder.identity(cfg), sort_keys=True, default=str)
+    """Short hash of a run's identity (``pau.repro.runs.lasting_identity``: its configuration
+    less the keys that cannot change what is trained, and less keys added since at the
+    value the run trained with): equal for two copies of one run, whichever version saved them."""
+    text = json.dumps(run_folder.lasting_identity(cfg), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
