@@ -605,3 +605,26 @@ def test_tables_by_a_swept_key(tmp_path, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "optim is a group of keys" in err and "Traceback" not in err
+
+
+def test_the_tables_say_how_each_column_trained(tmp_path):
+    """The runs table records each run's optimiser, batch, clipping and initialisation, and the
+    budget notes print them per column."""
+    cfg = {"optim": {"name": "sgd", "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0, "act_lr": None},
+           "data": {"batch_size": 256}, "trainer": {"gradient_clip_val": None}, "model": {"weight_init": "kaiming"}}
+    assert collect.training_setup(cfg) == "sgd lr 0.01 momentum 0.5, batch 256, kaiming init"
+    adam = {"optim": {"name": "adam", "lr": 0.01, "act_lr": 0.001}, "data": {"batch_size": 64},
+            "trainer": {"gradient_clip_val": 5.0}, "model": {"name": "lenet"}}  # saved before weight_init existed
+    assert collect.training_setup(adam) == "adam lr 0.01 (PAU lr 0.001), batch 64, clip 5.0"
+    runs = tmp_path / "runs"
+    for model, setup in (("lenet", adam), ("vgg8_mnist", cfg)):
+        make_run(runs, "mnist", model, "relu", 0, [0.5, 0.9])
+        with open(runs / "mnist" / model / "relu" / "seed0" / "config.yaml", "a") as f:
+            f.write(f"optim: {json.dumps(setup['optim'])}\n")
+    table = collect.collect([runs])
+    assert sorted(table["training"]) == ["adam lr 0.01 (PAU lr 0.001), batch 256", "sgd lr 0.01 momentum 0.5, batch 256"]
+    notes = tables.budget_notes(table, ["mnist"], None, 0)
+    assert "MNIST LeNet: max_epochs 2; seeds per cell 1 (0); data full; training adam lr 0.01 (PAU lr 0.001), batch 256" \
+        in notes[0]
+    assert "MNIST VGG-8: max_epochs 2; seeds per cell 1 (0); data full; training sgd lr 0.01 momentum 0.5, batch 256" \
+        in notes[0]

@@ -47,7 +47,7 @@ PATH_COLUMNS = ("run_dir", "duplicate_of")
 COLUMNS = [
     "dataset", "model", "activation", "seed", "status", "max_epochs", "epochs_done",
     "test_acc", "best_test_acc", "test_acc5", "train_loss", "seconds", "seconds_per_epoch",
-    "num_parameters", "data_subset", "budget_note", "config_hash", "duplicate_of", "written_at", "error", "run_dir",
+    "num_parameters", "data_subset", "training", "budget_note", "config_hash", "duplicate_of", "written_at", "error", "run_dir",
 ]
 
 
@@ -72,6 +72,29 @@ def data_subset(cfg: dict) -> str:
                     continue
                 parts.append(f"{group}.{key}={value}")
     return "; ".join(parts) if parts else "full"
+
+
+def training_setup(cfg: dict) -> str:
+    """How a run trains, as the tables' notes state it: optimiser, learning rates, batch,
+    gradient clipping, weight initialisation, e.g. "sgd lr 0.01 momentum 0.5, batch 256"."""
+    optim, data, trainer = (cfg.get(k) or {} for k in ("optim", "data", "trainer"))
+    if not optim.get("name"):
+        return ""
+    parts = [f"{optim['name']} lr {optim.get('lr')}"]
+    if optim["name"] == "sgd" and optim.get("momentum"):
+        parts[0] += f" momentum {optim['momentum']}"
+    if optim.get("weight_decay"):
+        parts[0] += f" weight decay {optim['weight_decay']}"
+    if optim.get("act_lr") is not None:
+        parts[0] += f" (PAU lr {optim['act_lr']})"
+    if data.get("batch_size"):
+        parts.append(f"batch {data['batch_size']}")
+    if trainer.get("gradient_clip_val"):
+        parts.append(f"clip {trainer['gradient_clip_val']}")
+    init = (cfg.get("model") or {}).get("weight_init", "pytorch")
+    if init != "pytorch":
+        parts.append(f"{init} init")
+    return ", ".join(parts)
 
 
 def read_metrics(run_dir) -> pd.DataFrame | None:
@@ -118,6 +141,7 @@ def read_run(run_dir) -> dict:
     row["seed"] = int(row["seed"])
     row["max_epochs"] = OmegaConf.select(conf, "trainer.max_epochs", default=None)
     row["data_subset"] = data_subset(cfg)
+    row["training"] = training_setup(cfg)
     row["budget_note"] = cfg.get("budget")
     row["config_hash"] = config_hash(cfg)
 

@@ -31,8 +31,10 @@ def budget_notes(runs: pd.DataFrame, datasets, paper_budget: str | None, ddof: i
         seeds = sorted({int(s) for s in part["seed"].dropna()})
         subsets = sorted(set(part["data_subset"].fillna("full")))
         n_seeds = f"{per_cell.min()}" if per_cell.min() == per_cell.max() else f"{per_cell.min()}-{per_cell.max()}"
-        return (f"max_epochs {', '.join(map(str, epochs)) or '—'}; seeds per cell {n_seeds} "
+        text = (f"max_epochs {', '.join(map(str, epochs)) or '—'}; seeds per cell {n_seeds} "
                 f"({', '.join(map(str, seeds))}); data {', '.join(subsets)}")
+        setups = sorted({str(t) for t in part.get("training", pd.Series(dtype=object)).dropna() if str(t)})
+        return text + (f"; training {' | '.join(setups)}" if setups else "")
 
     columns = {(d, m): budget(g) for (d, m), g in used.groupby(["dataset", "model"], sort=False)}
     acts = [display(ACTIVATIONS, a) for a in ACTIVATIONS if a in set(used["activation"])]
