@@ -393,3 +393,17 @@ def test_the_cpu_budgets_of_table2(hydra_ctx):
     assert authors.paths.run_dir == "runs/table2_authors_cpu/mnist/lenet/pau/seed0"
     for name in ("table2_cpu_lenet", "table2_authors_cpu"):
         assert grid(name)["activation"] == grid("table2")["activation"] and grid(name)["seed"] == "0,1,2"
+
+
+@pytest.mark.parametrize("group", ["data", "model", "activation", "experiment", "setup", "recipe", "trainer", "logger",
+                                   "launcher"])
+def test_the_readme_lists_every_option_of_a_group(group):
+    """The README's table of config groups names every option in conf/<group>/ (prune_*
+    experiments as one entry)."""
+    import re
+
+    readme = (CONF_DIR.parent / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{group}` |")]
+    options = {p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("prune_")}
+    listed = set(re.findall(r"[\w]+", row.split("|")[2]))
+    assert options and options <= listed, sorted(options - listed)
