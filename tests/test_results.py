@@ -8,7 +8,7 @@ from pau.repro.analysis import cli, collect
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "results" / "paper"
-RESULTS = [ROOT / "results" / "mnist"]
+RESULTS = [ROOT / "results" / "mnist", ROOT / "results" / "mnist_authors"]
 BEST_EPOCH = "_best_epoch"
 
 
