@@ -5,14 +5,15 @@
 #
 #   experiment=table2_cpu_lenet    LeNet x all 15 activations x seeds 0-2, 4 epochs
 #                                  (Adam lr 0.002, batch 256: the paper's text)
-#   experiment=table2_cpu          VGG-8 x ReLU, LReLU, PAU, RPAU x seeds 0, 1, 3 epochs
-#                                  of a fixed 20,480-image subset (SGD lr 0.01, momentum
-#                                  0.5, batch 256, torchvision's VGG initialisation)
+#   experiment=table2_cpu          VGG-8 x ReLU, LReLU, Swish, PReLU, PAU, RPAU x seeds
+#                                  0, 1, 3 epochs of a fixed 20,480-image subset (SGD lr
+#                                  0.01, momentum 0.5, batch 256, torchvision's VGG
+#                                  initialisation)
 #   experiment=table2_authors_cpu  LeNet x all 15 x seeds 0-2, 4 epochs, under the
 #                                  authors' script (batch 64, clipping 5, Adam lr 0.01,
 #                                  +-30 degree rotation, the released PAU coefficients)
-#   optim.act_lr x10 and /10 for PAU, seed 0, at the budgets above (the sensitivity of
-#                                  the PAU learning rate)
+#   optim.act_lr x10 and /10 for PAU at the budgets above, LeNet seed 0, VGG-8 seeds
+#                                  0, 1 (the sensitivity of the PAU learning rate)
 #
 # then, per result folder, the run summaries (config, per-epoch metrics, final metrics;
 # no checkpoints) copied to OUT/<folder>/runs, the runs table collected from them, the
@@ -41,7 +42,7 @@ train() { "${BIN}pau-train" -m "$@" data.root="$DATA_ROOT"; }
 lenet=$!
 (
   train experiment=table2_cpu
-  train experiment=table2_cpu activation=pau seed=0 optim.act_lr=0.001,0.1 paths.runs_dir=runs/act_lr_cpu
+  train experiment=table2_cpu activation=pau seed=0,1 optim.act_lr=0.001,0.1 paths.runs_dir=runs/act_lr_cpu
 ) &
 vgg=$!
 wait "$lenet"
@@ -78,7 +79,8 @@ done
 out=$OUT/mnist_act_lr
 rm -rf "$out/runs" "$out/tables"
 copy_summaries runs/act_lr_cpu "$out/runs"
-copy_summaries runs/table2_cpu "$out/runs" runs/table2_cpu/mnist/lenet/pau/seed0 runs/table2_cpu/mnist/vgg8_mnist/pau/seed0
+copy_summaries runs/table2_cpu "$out/runs" runs/table2_cpu/mnist/lenet/pau/seed0 \
+  runs/table2_cpu/mnist/vgg8_mnist/pau/seed0 runs/table2_cpu/mnist/vgg8_mnist/pau/seed1
 "${BIN}pau-collect" "$out/runs" --out "$out/runs.csv"
 "${BIN}pau-tables" "$out/runs.csv" --out "$out/tables" --by optim.act_lr
 "${BIN}pau-tables" "$out/runs.csv" --out "$out/tables" --by optim.act_lr --metric best_epoch
