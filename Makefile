@@ -31,7 +31,7 @@ test-slow: setup
 reproduce: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/reproduce_digits.sh
 
-## Table 2's MNIST experiments on the real MNIST at a CPU budget (about 1 h 45 min on 2
+## Table 2's MNIST experiments on the real MNIST at a CPU budget (about 2 h 30 min on 2
 ## cores), into results/mnist, results/mnist_authors and results/mnist_act_lr:
 ## `make reproduce-mnist DATA_ROOT=../shared/data`.
 reproduce-mnist: setup

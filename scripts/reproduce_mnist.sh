@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Table 2's MNIST column on the real MNIST at this machine's CPU budget (about 1 hour
-# 45 minutes on 2 cores: two sweeps side by side, one thread each), every budget held
+# Table 2's MNIST column on the real MNIST at this machine's CPU budget (about 2 hours
+# 30 minutes on 2 cores: two sweeps side by side, one thread each; the VGG-8 one is
+# the longer), every budget held
 # by an experiment config (conf/experiment/):
 #
 #   experiment=table2_cpu_lenet    LeNet x all 15 activations x seeds 0-2, 4 epochs

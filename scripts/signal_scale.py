@@ -229,7 +229,8 @@ def percent(values: list[float]) -> str:
 
 def describe_training(cfg: dict, steps: int) -> str:
     if steps == 0:
-        return "fresh (PyTorch's default initialisation)"
+        init = cfg["model"].get("weight_init", "pytorch")
+        return "fresh (" + ("PyTorch's default initialisation" if init == "pytorch" else f"model.weight_init={init}") + ")"
     optim, clip = cfg["optim"], cfg["trainer"].get("gradient_clip_val")
     extra = f", momentum {optim['momentum']}" if optim["name"] == "sgd" else ""
     return (f"after {steps} training steps ({optim['name']} lr {optim['lr']}{extra}, batch {cfg['data']['batch_size']}, "

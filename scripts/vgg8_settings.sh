@@ -8,6 +8,7 @@
 #   A.3.2's SGD (lr 0.01, momentum 0.5), PyTorch's default initialisation
 #   A.3.2's SGD (lr 0.01, momentum 0.5), torchvision's VGG init  (experiment=table2)
 #
+# and, fresh under torchvision's initialisation, ReLU against Swish and PReLU.
 # Each prints the feature std after each block, the logit spread, dead and input-blind
 # units per block, the test-batch accuracy and the first convolution's gradient, into
 # OUT (default results/mnist/vgg8_settings.txt). About 15 minutes on one CPU thread.
@@ -30,6 +31,10 @@ mkdir -p "$(dirname "$OUT")"
         --steps 40 --optim $optim --lr $lr --batch-size 256 --activations relu lrelu 2>/dev/null
     done
   done
+  # torchvision's initialisation suits a rectifier: the signal each unit passes at the start
+  echo "== fresh, model.weight_init=kaiming"
+  "$PY" scripts/signal_scale.py model.weight_init=kaiming --data-root "$DATA_ROOT" --activations relu swish prelu \
+    2>/dev/null
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "wrote $OUT"

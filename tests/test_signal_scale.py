@@ -92,6 +92,9 @@ def test_training_steps_go_through_pau_train_and_the_report_says_what_it_ran(scr
     assert re.search(r"train loss \d\.\d{3} -> \d\.\d{3}; test-batch accuracy \d+\.\d%", out)
     assert re.search(r"dead units after each activation: (\d+% ){4}\d+%; input-blind: (\d+% ){4}\d+%", out)
     assert "first-conv gradient norm" in out
+    # a fresh network says which initialisation it has
+    assert script.main(["model.weight_init=kaiming", "--data", "digits", "--images", "16", "--activations", "relu"]) == 0
+    assert "fresh (model.weight_init=kaiming)" in capsys.readouterr().out
 
 
 def _relu_vgg8_after(script, steps, *options):
