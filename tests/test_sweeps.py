@@ -47,7 +47,10 @@ def test_experiment_grids(experiment, n, data, models, n_acts, seeds):
     jobs, cfg = sweep_jobs(f"experiment={experiment}")
     assert len(jobs) == n
     assert {j.get("data", cfg.data.name) for j in jobs} == data
-    assert {j.get("model", cfg.model.name) for j in jobs} == models
+    # table2 sweeps each network with its setup (conf/setup/): the network is the setup's
+    setup_models = {"lenet": "lenet", "vgg8_sgd": "vgg8_mnist", "vgg8_adam": "vgg8_mnist"}
+    assert {j["model"] if "model" in j else setup_models[j["setup"]] if "setup" in j else cfg.model.name
+            for j in jobs} == models
     assert len({j["activation"] for j in jobs}) == n_acts
     assert {j["seed"] for j in jobs} == seeds
     assert len({tuple(sorted(j.items())) for j in jobs}) == n  # no job twice
@@ -110,7 +113,8 @@ def test_multirun_collect_tabulate_end_to_end(tmp_path):
         row = next(line for line in md.splitlines() if line.startswith(f"| {name} "))
         cells = [c.strip().strip("*").lstrip("•◦") for c in row.strip("|").split("|")]
         assert cells[1:] == [f"{mean:.2f} ± {std:.2f}", f"{best:.2f}"]
-    assert "Budget: max_epochs 1; seeds per cell 2 (0, 1); data full; activations ReLU, PAU." in md
+    assert ("Budget: max_epochs 1; seeds per cell 2 (0, 1); data full; training adam lr 0.002, batch 32; "
+            "activations ReLU, PAU.") in md
 
     # Re-running: finished runs are skipped; a deleted run and an unfinished one are done again.
     (runs_dir / f"synthetic/lenet/relu/{CHANGED}/seed1").rename(tmp_path / "gone")
