@@ -71,8 +71,6 @@ def create_model(
         num_classes = cls.num_classes
     if in_channels is None:
         in_channels = cls.input_size[0]
-    if weight_init not in WEIGHT_INITS:
-        raise ValueError(f"unknown weight_init {weight_init!r}; valid names: {', '.join(WEIGHT_INITS)}")
     return init_weights(cls(factory, num_classes=num_classes, in_channels=in_channels), weight_init)
 
 

@@ -12,6 +12,8 @@ import contextlib
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import UserError, format_user_error, report_user_errors
 from ..resources import paper_dir
 from ..runs import CONFIG, METRICS
@@ -47,6 +49,21 @@ def _writing(where):
 def _pruning_csv(runs_csv) -> Path:
     """Pruning runs are collected beside the runs table."""
     return Path(runs_csv).with_name(PRUNING_COLLECTED)
+
+
+def _tables_of(runs_csv) -> tuple[Path, pd.DataFrame | None]:
+    """pruning.csv beside the runs table, and the runs table itself (None where only a
+    pruning.csv is there: pau-tables and pau-figures then make the pruning outputs alone)."""
+    pruning_csv = _pruning_csv(runs_csv)
+    runs = read_runs_table(runs_csv) if Path(runs_csv).is_file() or not pruning_csv.is_file() else None
+    return pruning_csv, runs
+
+
+def _listed(written) -> int:
+    """Each written file on stdout; the command's exit status."""
+    for path in written:
+        print(path)
+    return 0
 
 
 @report_user_errors("pau-collect")
@@ -90,17 +107,14 @@ def tables_main(argv=None) -> int:
     if args.by:
         with _writing(args.out):
             written = write_sweep_table(read_runs_table(args.runs), args.by, args.out, args.ddof, args.metric)
-        for path in written:
-            print(path)
-        return 0
+        return _listed(written)
     paper = Path(args.paper) if args.paper else paper_dir()
     if args.paper and not paper.is_dir():
         raise UserError(f"no folder {paper} for --paper (the paper's tables ship in {paper_dir()})")
     missing = missing_paper_files(paper)
     if missing:
         warn(f"the paper's values are left out where their table is missing: no {', '.join(missing)} in {paper}")
-    pruning_csv = _pruning_csv(args.runs)
-    runs = read_runs_table(args.runs) if Path(args.runs).is_file() or not pruning_csv.is_file() else None
+    pruning_csv, runs = _tables_of(args.runs)
     with _writing(args.out):
         written = list(write_table(pruning_csv, args.out, args.ddof))
         if runs is not None:
@@ -112,9 +126,7 @@ def tables_main(argv=None) -> int:
                 warn(str(exc))
     if not written:
         raise UserError(f"nothing to tabulate: {pruning_csv} holds no pruning level and there is no {args.runs}")
-    for path in written:
-        print(path)
-    return 0
+    return _listed(written)
 
 
 @report_user_errors("pau-figures")
@@ -133,8 +145,7 @@ def figures_main(argv=None) -> int:
     parser.add_argument("--ddof", type=int, default=0, help="std over seeds for the bands: 0 population, 1 sample")
     args = parser.parse_args(argv)
     warn = _warn("pau-figures")
-    pruning_csv = _pruning_csv(args.runs)
-    runs = read_runs_table(args.runs) if Path(args.runs).is_file() or not pruning_csv.is_file() else None
+    pruning_csv, runs = _tables_of(args.runs)
     with _writing(args.out):
         written = list(write_figure(pruning_csv, args.out, args.ddof))
         if runs is not None and not args.no_curves:
@@ -152,9 +163,7 @@ def figures_main(argv=None) -> int:
                     warn(exc)
     if not written:
         raise UserError(f"no figure to draw from {args.runs}: no finished run with its {METRICS} or a PAU checkpoint")
-    for path in written:
-        print(path)
-    return 0
+    return _listed(written)
 
 
 @report_user_errors("python -m pau.repro.analysis.pruning")
@@ -172,6 +181,4 @@ def pruning_main(argv=None) -> int:
         if write_collected(args.roots, args.out) is None:
             raise UserError(f"no pruning runs ({PRUNE_CONFIG}) below {', '.join(args.roots)}")
         written = write_table(args.out, args.tables, args.ddof) + write_figure(args.out, args.figures, args.ddof)
-    for path in written:
-        print(path)
-    return 0
+    return _listed(written)

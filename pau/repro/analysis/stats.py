@@ -67,6 +67,14 @@ def with_metric(runs: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
     return runs
 
 
+def accuracy_stats(accuracies: pd.Series, ddof: int = 0) -> dict:
+    """mean, std (NaN for no more values than ``ddof``) and best of a cell's accuracies, in percent."""
+    acc = 100.0 * accuracies.astype(float).dropna()
+    return {"mean": acc.mean() if len(acc) else np.nan,
+            "std": acc.std(ddof=ddof) if len(acc) > ddof else np.nan,
+            "best": acc.max() if len(acc) else np.nan}
+
+
 def summarize(runs: pd.DataFrame, ddof: int = 0) -> pd.DataFrame:
     """Per (dataset, model, activation): n, seeds, mean/std/best of test_acc (and test_acc5), in percent,
     over the finished runs; how many diverged (not averaged, as the paper); the median seconds per epoch."""
@@ -82,10 +90,7 @@ def summarize(runs: pd.DataFrame, ddof: int = 0) -> pd.DataFrame:
             "diverged": len(cell) - len(g),
         }
         for prefix, col in (("", "test_acc"), ("acc5_", "test_acc5")):
-            acc = 100.0 * g[col].astype(float).dropna()
-            row[f"{prefix}mean"] = acc.mean() if len(acc) else np.nan
-            row[f"{prefix}std"] = acc.std(ddof=ddof) if len(acc) > ddof else np.nan
-            row[f"{prefix}best"] = acc.max() if len(acc) else np.nan
+            row.update({prefix + k: v for k, v in accuracy_stats(g[col], ddof).items()})
         # The cost of a cell: wall seconds per epoch (training plus test pass), median over its seeds.
         row["seconds_per_epoch"] = g["seconds_per_epoch"].astype(float).median()
         rows.append(row)

@@ -21,7 +21,7 @@ from ..runs import CONFIG
 from .collect import counted
 from .markup import format_accuracy
 from .names import ACTIVATIONS, DATASETS, MODELS, display
-from .stats import METRICS, with_metric
+from .stats import METRICS, accuracy_stats, with_metric
 
 
 def key_value(run_dir, key: str) -> str:
@@ -44,14 +44,11 @@ def sweep_summary(runs: pd.DataFrame, key: str, ddof: int = 0, metric: str = "fi
     runs = runs.assign(value=[key_value(d, key) for d in runs["run_dir"]])
     rows = []
     for (dataset, model, activation, value), g in runs.groupby(["dataset", "model", "activation", "value"], sort=False):
-        acc = 100.0 * g["test_acc"].astype(float).dropna()
         rows.append({
             "dataset": display(DATASETS, dataset), "architecture": display(MODELS, model),
             "activation": display(ACTIVATIONS, activation), key: value,
             "n": len(g), "seeds": " ".join(str(s) for s in sorted(g["seed"].astype(int))),
-            "mean": acc.mean() if len(acc) else np.nan,
-            "std": acc.std(ddof=ddof) if len(acc) > ddof else np.nan,
-            "best": acc.max() if len(acc) else np.nan,
+            **accuracy_stats(g["test_acc"], ddof),
             "seconds_per_epoch": g["seconds_per_epoch"].astype(float).median(),
         })
     table = pd.DataFrame(rows)

@@ -33,7 +33,7 @@ def budget_notes(runs: pd.DataFrame, datasets, paper_budget: str | None, ddof: i
         n_seeds = f"{per_cell.min()}" if per_cell.min() == per_cell.max() else f"{per_cell.min()}-{per_cell.max()}"
         text = (f"max_epochs {', '.join(map(str, epochs)) or '—'}; seeds per cell {n_seeds} "
                 f"({', '.join(map(str, seeds))}); data {', '.join(subsets)}")
-        setups = sorted({str(t) for t in part.get("training", pd.Series(dtype=object)).dropna() if str(t)})
+        setups = sorted({str(t) for t in part["training"].dropna() if str(t)})
         return text + (f"; training {' | '.join(setups)}" if setups else "")
 
     columns = {(d, m): budget(g) for (d, m), g in used.groupby(["dataset", "model"], sort=False)}
