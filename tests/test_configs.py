@@ -28,6 +28,11 @@ def make(overrides=(), hydra_node=False):
     return compose("train", overrides=list(overrides), return_hydra_config=hydra_node)
 
 
+def grid(experiment: str) -> dict:
+    """The sweeper's grid of ``experiment``: {key: comma-separated values}."""
+    return dict(make([f"experiment={experiment}"], hydra_node=True).hydra.sweeper.params)
+
+
 def synthetic_for(model: str) -> list[str]:
     """Overrides shaping the synthetic data set like the network's inputs (at most 32x32)."""
     c, h, _ = input_size(model)
@@ -319,7 +324,6 @@ def test_table2_authors_holds_the_authors_script_settings(hydra_ctx):
     assert "init" not in make(["experiment=table2_authors", "activation=relu"]).activation
     sgd = make(["experiment=table2_authors", "optim=sgd"])
     assert (sgd.optim.name, sgd.optim.lr, sgd.optim.momentum) == ("sgd", 0.01, 0.5)  # the script's --optimizer sgd
-    grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
     # the script trains both networks alike, so its grid sweeps the network, not the setup
     expected = {**grid("table2"), "model": "lenet,vgg8_mnist"}
     del expected["setup"]
@@ -327,7 +331,6 @@ def test_table2_authors_holds_the_authors_script_settings(hydra_ctx):
 
 
 def test_table2_trains_vgg8_with_sgd_and_torchvisions_initialisation(hydra_ctx):
-    grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
     assert grid("table2")["setup"] == "lenet,vgg8_sgd" and "model" not in grid("table2")
     assert grid("table2_adam")["setup"] == "lenet,vgg8_adam"
     assert {k: v for k, v in grid("table2_adam").items() if k != "setup"} == {
@@ -377,7 +380,6 @@ def test_every_experiment_the_docs_and_scripts_name_exists():
 
 
 def test_the_cpu_budgets_of_table2(hydra_ctx):
-    grid = lambda name: dict(make([f"experiment={name}"], hydra_node=True).hydra.sweeper.params)  # noqa: E731
     vgg = make(["experiment=table2_cpu", "setup=vgg8_sgd", "activation=pau"], hydra_node=True)
     assert (vgg.model.name, vgg.optim.name, vgg.optim.lr, vgg.model.weight_init) == ("vgg8_mnist", "sgd", 0.01, "kaiming")
     assert (vgg.data.train_subset, vgg.trainer.max_epochs, vgg.data.batch_size, vgg.trainer.threads) == (20480, 3, 256, 1)

@@ -9,10 +9,12 @@ from pau.repro.analysis import cli, collect
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "results" / "paper"
 RESULTS = [ROOT / "results" / "mnist", ROOT / "results" / "mnist_authors"]
+# The learning-rate check is tabulated over optim.act_lr (pau-tables --by), not as Tables 2-5.
+ACT_LR = ROOT / "results" / "mnist_act_lr"
 BEST_EPOCH = "_best_epoch"
 
 
-@pytest.mark.parametrize("results", RESULTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("results", RESULTS + [ACT_LR], ids=lambda p: p.name)
 def test_committed_runs_table_is_collected_from_committed_summaries(results, tmp_path):
     out = tmp_path / "runs.csv"
     assert cli.collect_main([str(results / "runs"), "--out", str(out)]) == 0
@@ -197,11 +199,7 @@ def test_what_the_readme_reads_from_the_mnist_results():
 
 
 def test_the_committed_act_lr_table_is_what_pau_tables_computes_and_reads_as_documented(tmp_path):
-    folder = ROOT / "results" / "mnist_act_lr"
-    out = tmp_path / "runs.csv"
-    assert cli.collect_main([str(folder / "runs"), "--out", str(out)]) == 0
-    fresh, committed = (collect.read_runs_table(p).drop(columns="written_at") for p in (out, folder / "runs.csv"))
-    pd.testing.assert_frame_equal(fresh, committed)
+    folder = ACT_LR
     for extra in ([], ["--metric", "best_epoch"]):
         assert cli.tables_main([str(folder / "runs.csv"), "--out", str(tmp_path / "t"), "--by", "optim.act_lr", *extra]) == 0
     written = sorted(p.name for p in (tmp_path / "t").iterdir())
