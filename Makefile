@@ -37,9 +37,10 @@ reproduce: setup
 reproduce-mnist: setup
 	DATA_ROOT="$(DATA_ROOT)" bash scripts/reproduce_mnist.sh
 
-## Kernel benchmark (ratios against ReLU measured in the same run).
+## Kernel benchmark (ratios against ReLU measured in the same run), also written to
+## results/bench/cpu.csv (the README's speed table).
 bench: setup
-	GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736 $(BIN)/python scripts/bench_kernels.py
+	GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736 $(BIN)/python scripts/bench_kernels.py --repeat 30 --csv results/bench/cpu.csv
 
 ## On a machine with a GPU: the gpu tests, Triton registers/spills, the kernel benchmark
 ## on 256 MB+ tensors and a short LeNet training, into results/gpu/ (under 10 minutes).

@@ -9,7 +9,8 @@ prints times and the median of same-round ratios to ReLU of the same dtype.
 
 Rows per shape: the op in float32 (one coefficient set, and groups=8), RPAU
 (alpha = 0.01, training-mode noise), the op on bfloat16 input against ReLU on
-bfloat16, and GELU/SiLU for reference. Every case runs once per round, rounds
+bfloat16, and GELU/SiLU for reference; on the CPU also forward+backward of the
+float32 op and of RPAU on the kernel built without software prefetching. Every case runs once per round, rounds
 interleaved, so drifts of a shared machine hit all cases alike. Compare ratios,
 not absolute times.
 """
@@ -19,11 +20,13 @@ import argparse
 import csv
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 import pau
 from pau.functional import pau_reference
+from pau.kernels import cpu as cpu_kernel
 
 
 def _sync(device):
@@ -51,6 +54,14 @@ def measure(cases: dict, device, rounds: int, warmup: int = 3, clock=time.perf_c
 def median_ratio(times: dict, name: str, base: str) -> float:
     """Median over rounds of time(name) / time(base) measured in the same round."""
     return statistics.median(t / b for t, b in zip(times[name], times[base]))
+
+
+def _without_prefetch(case):
+    """The case (forward and backward) on the CPU kernel built without software prefetching."""
+    def run():
+        with cpu_kernel.variant(PAU_PREFETCH_BYTES=0):
+            case()
+    return run
 
 
 def build_cases(shape, device, form: str, baselines: bool, compiled: bool) -> tuple[dict, dict, dict]:
@@ -95,6 +106,11 @@ def build_cases(shape, device, form: str, baselines: bool, compiled: bool) -> tu
         add(f"pau op groups=8 {kind}", grouped, torch.float32, kind, relu)
         add(f"rpau op alpha=0.01 {kind}", noisy, torch.float32, kind, relu)
         add(f"pau op bf16 {kind}", plain, torch.bfloat16, kind, f"relu bf16 {kind}")
+        if device.type == "cpu" and kind == "fwd+bwd":
+            # The same kernel without software prefetching (PAU_PREFETCH_BYTES=0).
+            for name, unit in (("pau op float32", plain), ("rpau op alpha=0.01", noisy)):
+                add(f"{name} {kind} no prefetch", unit, torch.float32, kind, relu)
+                cases[f"{name} {kind} no prefetch"] = _without_prefetch(cases[f"{name} {kind} no prefetch"])
         if baselines:
             a, b = plain.numerator, plain.denominator
             naive = lambda t: pau_reference(t, a, b, form)  # noqa: E731
@@ -136,7 +152,8 @@ def main(argv=None):
             ratio = median_ratio(times, name, base[name]) if base[name] else None
             bandwidth = traffic[name] / med
             copy_bw = traffic[f"copy{' bf16' if 'bf16' in name else ''}"] / copy_s[" bf16" if "bf16" in name else ""]
-            row = {"shape": "x".join(map(str, shape)), "case": name, "median_ms": med * 1e3,
+            row = {"shape": "x".join(map(str, shape)), "threads": torch.get_num_threads(), "case": name,
+                   "median_ms": med * 1e3,
                    "vs_relu": ratio, "gb_per_s": bandwidth / 1e9, "fraction_of_copy": bandwidth / copy_bw}
             rows.append(row)
             ratio_s = f"{ratio:7.2f}x" if ratio else " " * 8
@@ -144,11 +161,13 @@ def main(argv=None):
         for kind in ("fwd", "fwd+bwd"):
             # The bf16 target: no slower than the float32 op on the same shape.
             ratio = median_ratio(times, f"pau op bf16 {kind}", f"pau op float32 {kind}")
-            rows.append({"shape": "x".join(map(str, shape)), "case": f"pau op bf16 / float32 {kind}",
+            rows.append({"shape": "x".join(map(str, shape)), "threads": torch.get_num_threads(),
+                         "case": f"pau op bf16 / float32 {kind}",
                          "median_ms": None, "vs_relu": None, "gb_per_s": None, "fraction_of_copy": None,
                          "bf16_vs_float32": ratio})
             print(f"pau op bf16 {kind} vs pau op float32 {kind}: {ratio:.2f}x")
     if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]) + ["bf16_vs_float32"])
             writer.writeheader()

@@ -1,13 +1,15 @@
 """The fused CPU kernel: compiled on first use with the system C++ compiler, cached.
 
-The kernel is plain C++ with OpenMP and no PyTorch headers, so it builds in about a
-second and installing the package needs no build step. The shared library is cached
+The kernel is plain C++ with OpenMP and no PyTorch headers, so installing the
+package needs no build step; the first use compiles it (about 30 seconds with GCC 12:
+every form, dtype and noise setting is instantiated). The shared library is cached
 under ``$PAU_CACHE_DIR`` (default ``~/.cache/pau``), keyed by the source, the
 compiler flags and the host CPU. Where no compiler is found, ``available()`` is
 False and the op falls back to the reference with one warning.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -53,12 +55,13 @@ def _compiler() -> str | None:
     return None
 
 
-def _build() -> ctypes.CDLL:
+def _build(defines: tuple[str, ...] = ()) -> ctypes.CDLL:
     cxx = _compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX or install g++)")
     source = _SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join([cxx, *_FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
+    flags = [*_FLAGS, *(f"-D{d}" for d in defines)]
+    key = hashlib.sha256(source + " ".join([cxx, *flags, _cpu_signature()]).encode()).hexdigest()[:16]
     target = cache_dir() / f"pau_cpu_{key}.so"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,7 @@ def _build() -> ctypes.CDLL:
         # test workers) never load a half-written library.
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             out = Path(tmp) / target.name
-            proc = subprocess.run([cxx, *_FLAGS, str(_SOURCE), "-o", str(out)], capture_output=True, text=True)
+            proc = subprocess.run([cxx, *flags, str(_SOURCE), "-o", str(out)], capture_output=True, text=True)
             if proc.returncode:
                 raise RuntimeError(f"compiling {_SOURCE.name} failed:\n{proc.stderr[-2000:]}")
             os.replace(out, target)
@@ -87,6 +90,8 @@ def _build() -> ctypes.CDLL:
 def library() -> ctypes.CDLL | None:
     """The loaded kernel library, building it on first call; None if it cannot be built."""
     global _library, _error
+    if _variant is not None:
+        return _variant
     if _library is None and _error is None:
         with _lock:
             if _library is None and _error is None:
@@ -95,6 +100,27 @@ def library() -> ctypes.CDLL | None:
                 except Exception as exc:  # no compiler, read-only cache, ...
                     _error = str(exc)
     return _library
+
+
+_variant: ctypes.CDLL | None = None
+_variants: dict[tuple[str, ...], ctypes.CDLL] = {}
+
+
+@contextlib.contextmanager
+def variant(**defines: int):
+    """Run the op on the kernel built with these preprocessor values, for benchmarks:
+    ``with variant(PAU_PREFETCH_BYTES=0): ...`` measures the kernel without software
+    prefetching. Each variant is built once; not thread-safe; the default kernel is
+    back on exit."""
+    global _variant
+    key = tuple(f"{name}={value}" for name, value in sorted(defines.items()))
+    if key not in _variants:
+        _variants[key] = _build(key)
+    previous, _variant = _variant, _variants[key]
+    try:
+        yield _variant
+    finally:
+        _variant = previous
 
 
 def available() -> bool:
