@@ -186,8 +186,25 @@ def test_noise_differs_between_neighbouring_elements_and_seeds():
     assert abs(torch.corrcoef(torch.stack([z[:, 0], other[:, 0]]))[0, 1]) < 4 / math.sqrt(2**16)
 
 
+def test_nearby_seeds_draw_unrelated_noise_not_their_neighbours():
+    # Seeds as a step counter (0, 1, 2, ...): no seed draws for element i what seed 0
+    # draws for element i ^ s (or any element nearby), in any coefficient.
+    n_el = 2**16
+    index = torch.arange(n_el)
+    base = uniform_noise(0, index, 4)
+    for s in (1, 2, 3, 7, 255, 12345):
+        z = uniform_noise(s, index, 4)
+        assert not torch.equal(uniform_noise(s, index ^ s, 4), base)
+        for shift in range(-8, 9):  # the same and nearby elements: uncorrelated
+            r = torch.corrcoef(torch.stack([z[8:-8, 0], base[8 + shift:n_el - 8 + shift, 0]]))[0, 1]
+            assert abs(r) < 4 / math.sqrt(n_el), (s, shift)
+        # Equal draw vectors only by chance (a 64-bit match of 4 draws).
+        matches = (z[:, None, :] == base[None, :1024, :]).all(-1).sum()
+        assert matches == 0, s
+
+
 @pytest.mark.parametrize("backend", ["cpu", "triton"])
-@pytest.mark.parametrize("seed", [7, 2**40 + 7])
+@pytest.mark.parametrize("seed", [0, 7, 2**40 + 7])
 def test_kernels_draw_every_coefficient_bit_for_bit(backend, seed):
     # y = sum_j a_j (1 + z_j) x^j at x = 1 with a = e_j: the output is 1 + z_j exactly.
     x = torch.ones(300, dtype=torch.float32)

@@ -68,13 +68,14 @@ def _sgn(z):
 
 @triton.jit
 def _element_hash(offs, seed_ptr):
-    """e = h(i_lo ^ seed_lo ^ h(i_hi ^ seed_hi)), pau/math/noise.py."""
+    """e = h(i_lo ^ h(i_hi ^ s)) with s = h(seed_lo ^ h(seed_hi)), pau/math/noise.py."""
     seed = tl.load(seed_ptr)
     seed_lo = (seed & 0xFFFFFFFF).to(tl.uint32)
     seed_hi = ((seed >> 32) & 0xFFFFFFFF).to(tl.uint32)
+    mixed = _lowbias32(seed_lo ^ _lowbias32(seed_hi))
     lo = (offs & 0xFFFFFFFF).to(tl.uint32)
     hi = ((offs >> 32) & 0xFFFFFFFF).to(tl.uint32)
-    return _lowbias32(lo ^ seed_lo ^ _lowbias32(hi ^ seed_hi))
+    return _lowbias32(lo ^ _lowbias32(hi ^ mixed))
 
 
 @triton.jit

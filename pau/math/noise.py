@@ -7,7 +7,8 @@ per-element coefficients, and the backward pass regenerates exactly the forward'
 noise from the same seed. With h = lowbias32 (Wellons' 32-bit integer hash: two
 multiplies, three xor-shifts):
 
-    e   = h(i_lo ^ seed_lo ^ h(i_hi ^ seed_hi))         per element: a strong mix
+    s   = h(seed_lo ^ h(seed_hi))                       per call: the whole seed mixed
+    e   = h(i_lo ^ h(i_hi ^ s))                         per element: a strong mix
     u_j = e * M_j  (mod 2^32)                           per word j of two draws
     M_j = h((j + 1) * 0x9E3779B9 + 3) | 1               an odd multiplier per word
     z_2j     from (u_j ^ (u_j >> 16)) & 0xFFFF          (low half, xor-folded)
@@ -15,8 +16,14 @@ multiplies, three xor-shifts):
     z = (half + 1/2) * 2^-15 - 1
 
 Each word gives two draws of 16 bits; ``z`` takes the 2^16 values centred in their
-cells, symmetric about 0 and exact in float32. ``h(i_hi ^ seed_hi)`` changes only
-every 2^32 elements, so the kernels compute it once per run of elements.
+cells, symmetric about 0 and exact in float32. ``h(i_hi ^ s)`` changes only every
+2^32 elements, so the kernels compute it once per run of elements.
+
+Seeds: any two seeds give the same draws only up to the index permutation
+i_lo -> i_lo ^ h(i_hi ^ s) ^ h(i_hi ^ s'), whose mask is a hash of both whole seeds,
+so nearby seeds (0, 1, 2, ... as a step counter) get unrelated noise. Were the seed
+xored into the index unhashed, seed s would draw for element i exactly what seed 0
+draws for element i ^ s: the neighbours' noise.
 
 Cost: the full hash runs once per element; each further word is one multiply of the
 strongly mixed ``e`` by its own odd constant, a shift and an xor-and (three vector
@@ -62,6 +69,12 @@ def split_seed(seed: int) -> tuple[int, int]:
     return seed & MASK32, (seed >> 32) & MASK32
 
 
+def mixed_seed(seed: int) -> int:
+    """s = h(seed_lo ^ h(seed_hi)): the whole 64-bit seed hashed into 32 bits."""
+    seed_lo, seed_hi = split_seed(seed)
+    return int(lowbias32(torch.tensor(seed_lo) ^ lowbias32(torch.tensor(seed_hi))))
+
+
 def num_words(num_coefficients: int) -> int:
     """Hash words per element: two 16-bit draws from each."""
     return (num_coefficients + 1) // 2
@@ -78,11 +91,10 @@ def uniform_noise(seed: int, index: torch.Tensor, num_coefficients: int) -> torc
 
     ``index`` holds int64 flat element indices.
     """
-    seed_lo, seed_hi = split_seed(seed)
     index = index.to(torch.int64)
     i_lo = index & MASK32
     i_hi = (index >> 32) & MASK32
-    e = lowbias32(i_lo ^ seed_lo ^ lowbias32(i_hi ^ seed_hi))
+    e = lowbias32(i_lo ^ lowbias32(i_hi ^ mixed_seed(seed)))
     m = torch.tensor(word_multipliers(num_words(num_coefficients)), device=index.device, dtype=torch.int64)
     u = _mul32(e.unsqueeze(-1), m)
     high = u >> 16

@@ -304,7 +304,7 @@ constexpr int MAX_REGISTERS = 16;
 
 struct Noise {
   double alpha;
-  uint32_t seed_lo, seed_hi;
+  uint32_t mixed;  // s = h(seed_lo ^ h(seed_hi)): the whole seed, hashed (pau/math/noise.py)
 };
 
 // Per-call constants of one coefficient set, and the per-vector coefficients under noise.
@@ -373,8 +373,8 @@ struct Coefs {
     U key;
     if (lo0 <= 0xffffffffU - (O::L - 1)) {  // one high word for the whole vector
       if (!have_key || hi0 != cached_hi) {
-        U one = U{} + (hi0 ^ nz->seed_hi);
-        cached_key = lowbias32v<U>(one)[0] ^ nz->seed_lo;
+        U one = U{} + (hi0 ^ nz->mixed);
+        cached_key = lowbias32v<U>(one)[0];
         cached_hi = hi0;
         have_key = true;
       }
@@ -382,7 +382,7 @@ struct Coefs {
     } else {
       const U carry = (U)(lo < lo0);  // all ones where the low word wrapped
       const U hi = (U{} + hi0) - carry;
-      key = lowbias32v<U>(hi ^ nz->seed_hi) ^ nz->seed_lo;
+      key = lowbias32v<U>(hi ^ nz->mixed);
     }
     const U e = lowbias32v<U>(lo ^ key);
     using IU = typename std::conditional<sizeof(T) == 4, I, int32_t __attribute__((vector_size(32)))>::type;
@@ -942,7 +942,9 @@ void backward_dispatch(int form, const S* gy, const S* x, S* gx, Layout lo, cons
 }
 
 inline Noise make_noise(double alpha, uint64_t seed) {
-  return {alpha, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+  typedef uint32_t U1 __attribute__((vector_size(4)));
+  const uint32_t hi = lowbias32v<U1>(U1{static_cast<uint32_t>(seed >> 32)})[0];
+  return {alpha, lowbias32v<U1>(U1{static_cast<uint32_t>(seed) ^ hi})[0]};
 }
 
 }  // namespace
