@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
 from .kernels import cpu as cpu_kernel
 from .math.forms import check_arguments
@@ -51,11 +52,14 @@ def _check_op_arguments(x, numerator, denominator, form, alpha, seed, grad_out=N
     """The registered ops' own validation (the public wrapper's checks, plus the seed
     and grad_out): returns the normalised form."""
     form, _, _, _ = check_arguments(x, numerator, denominator, form)
-    check_alpha(alpha)
+    if check_alpha(alpha) and seed is None:
+        raise ValueError("alpha > 0 (RPAU noise) needs a seed: an int64 tensor with one element")
     if seed is not None:
         if seed.dtype != torch.int64 or seed.numel() < 1:
             raise ValueError(f"seed must be an int64 tensor with one element, got {seed.dtype} of shape "
                              f"{tuple(seed.shape)}")
+        if seed.device != x.device:
+            raise ValueError(f"seed is on {seed.device} but x is on {x.device}; move the seed to {x.device}")
     if grad_out is not None:
         if grad_out.shape != x.shape or grad_out.device != x.device or not grad_out.is_floating_point():
             raise ValueError(f"grad_out must be a floating-point tensor of x's shape {tuple(x.shape)} on "
@@ -185,6 +189,15 @@ def _autograd_double_backward(ctx, grad_gx, grad_ga, grad_gb):
 _backward.register_autograd(_autograd_double_backward, setup_context=_setup_backward_context)
 
 
+def _forward_ad_inputs(*tensors: Tensor) -> bool:
+    # Forward-mode AD (torch.autograd.forward_ad) has no formula for the fused op and
+    # would drop the tangents without a word; the reference carries them. The level
+    # check keeps the common case to one comparison.
+    if forward_ad._current_level < 0:
+        return False
+    return any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+
+
 def pau(
     x: Tensor,
     numerator: Tensor,
@@ -206,7 +219,8 @@ def pau(
         alpha, seed: RPAU noise; with ``alpha > 0`` each coefficient used for an
             element is perturbed by ``alpha * c * U(-1, 1)`` drawn from ``seed``.
 
-    Under ``torch.func`` transforms (grad, vjp, jacrev, vmap, ...) the op evaluates
+    Under ``torch.func`` transforms (grad, vjp, jacrev, vmap, ...) and for inputs that
+    carry forward-mode tangents (``torch.autograd.forward_ad``) the op evaluates
     ``pau_reference``, the same function in plain PyTorch operations, which every
     transform supports (the fused kernels cannot be traced by them).
     """
@@ -216,7 +230,7 @@ def pau(
         raise ValueError("RPAU noise (alpha > 0) needs a seed: an int or an int64 tensor")
     if not alpha:
         seed = None
-    if torch._C._are_functorch_transforms_active():
+    if torch._C._are_functorch_transforms_active() or _forward_ad_inputs(x, numerator, denominator):
         return pau_reference(x, numerator, denominator, form, alpha=alpha, seed=seed)
     if isinstance(seed, int):
         seed = torch.tensor([seed], dtype=torch.int64, device=x.device)

@@ -122,6 +122,26 @@ def test_limits_at_infinity(backend, form):
         assert torch.equal(gx, torch.zeros_like(gx))
 
 
+@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic"])
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("m,n", [(3, 4), (4, 4), (5, 4), (6, 4)])
+def test_every_gradient_at_infinity_is_the_limit(backend, form, m, n):
+    # At x = +-inf every output is the limit x -> +-inf: the float64 reference at
+    # +-2^400 (within 2^-400 of the limit), rounded to float32 (inf where it exceeds it).
+    # One sign per call: the coefficient gradients of +inf and -inf can be infinities
+    # of opposite signs, whose sum is NaN.
+    a, b = _coefficients(m, n, form)
+    for sign in (1.0, -1.0):
+        x = torch.tensor([sign * math.inf], dtype=torch.float32)
+        g = torch.tensor([0.5])
+        got = _run(backend, x, a, b, form, g)
+        far = torch.tensor([sign * 2.0**400], dtype=torch.float64)
+        want = (pau_reference(far, a.double(), b.double(), form),
+                *pau_reference_backward(g.double(), far, a.double(), b.double(), form))
+        for name, o, w in zip(("y", "grad_x", "grad_numerator", "grad_denominator"), got, want):
+            torch.testing.assert_close(o, w.float(), rtol=1e-5, atol=1e-30, msg=f"{name} at {x.item()}")
+
+
 @pytest.mark.parametrize("backend", ["op", "cpu", "analytic"])
 def test_float64_far_range(backend):
     # Term-by-term evaluation overflowed float64 from |x| >= 1e62 with m + n = 9.
@@ -238,6 +258,15 @@ def test_registered_ops_validate_their_arguments():
     for bad in (float("nan"), float("inf"), -0.1):
         with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
             pau(x, torch.randn(6), torch.rand(4), alpha=bad, seed=1)
+    # Noise without a seed would be seed 0 in one backend and no noise in another.
+    for op in (torch.ops.pau.forward, lambda *a: torch.ops.pau.backward(x, *a)):
+        with pytest.raises(ValueError, match="needs a seed"):
+            op(x, torch.randn(6), torch.rand(4), "A", 0.5, None)
+    # A seed on another device (here: meta) would send the call to the fake kernel.
+    with pytest.raises(ValueError, match="seed is on meta but x is on cpu"):
+        torch.ops.pau.forward(x, torch.randn(6), torch.rand(4), "A", 0.5, torch.tensor([1], device="meta"))
+    with pytest.raises(ValueError, match="at least one group"):
+        torch.ops.pau.forward(x, torch.randn(0, 6), torch.rand(0, 4), "A", 0.0, None)
 
 
 def _layouts():
@@ -329,6 +358,24 @@ def test_torch_func_grad_vmap_and_jacrev():
     torch.testing.assert_close(jac, torch.diag(xr.grad))
     ga = torch.func.grad(lambda c: pau(x, c, b).sum())(a)
     assert ga.shape == a.shape and torch.isfinite(ga).all()
+    torch.testing.assert_close(torch.func.jvp(lambda t: pau(t, a, b), (x,), (torch.ones(7),))[1], xr.grad)
+
+
+def test_forward_mode_ad_carries_tangents():
+    # torch.autograd.forward_ad, outside torch.func: the tangent is dF/dx * v, not dropped.
+    import torch.autograd.forward_ad as fwAD
+
+    a, b = _coefficients(5, 4, "A")
+    x, v = torch.randn(7), torch.randn(7)
+    xr = x.clone().requires_grad_()
+    pau(xr, a, b).sum().backward()
+    with fwAD.dual_level():
+        y = pau(fwAD.make_dual(x, v), a, b)
+        primal, tangent = fwAD.unpack_dual(y)
+        ta = fwAD.unpack_dual(pau(x, fwAD.make_dual(a, torch.ones(6)), b)).tangent
+    torch.testing.assert_close(primal, pau(x, a, b))
+    torch.testing.assert_close(tangent, xr.grad * v)
+    assert ta is not None and ta.shape == x.shape
 
 
 @pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic"])

@@ -149,8 +149,10 @@ def _seed_value(seed: torch.Tensor | None) -> int:
 
 
 def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None) -> torch.Tensor:
-    """y = PAU(x) in x's dtype; float16/bfloat16 read and written as such, computed in float32."""
+    """y = PAU(x) in x's dtype; float16/bfloat16 read and written as such, computed in float32.
+    Noise needs a seed (without one the clean op runs, as in the Triton kernels)."""
     lib = library()
+    alpha = alpha if seed is not None else 0.0
     dtype = compute_dtype(x)
     xc = x.contiguous()
     a = numerator.detach().to(dtype).contiguous()
@@ -169,6 +171,7 @@ def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.
 def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None):
     """(grad_x, grad_numerator, grad_denominator); coefficient grads reduced in float64."""
     lib = library()
+    alpha = alpha if seed is not None else 0.0
     dtype = compute_dtype(x)
     xc = x.contiguous()
     g = grad_out.to(x.dtype).contiguous()

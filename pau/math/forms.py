@@ -68,6 +68,8 @@ def check_arguments(x: torch.Tensor, numerator: torch.Tensor, denominator: torch
     groups = 1
     if numerator.dim() == 2:
         groups = numerator.shape[0]
+        if groups < 1:
+            raise ValueError("2-D coefficients need at least one group (shape (groups, k) with groups >= 1)")
         if denominator.shape[0] != groups:
             raise ValueError(
                 f"numerator has {groups} groups but denominator has {denominator.shape[0]}; they must match"
