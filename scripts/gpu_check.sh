@@ -59,31 +59,4 @@ if [ "$GPUS" -ge 2 ]; then
     step train_ddp 180 "$BIN/pau-train" "${TRAIN[@]}" trainer=ddp "paths.run_name=ddp"
 fi
 
-"$PY" - "$OUT" <<'EOF'
-import csv, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-lines = ["# GPU check", "", "```", (out / "device.txt").read_text().strip(), "```", "",
-         "| step | exit code | seconds |", "|---|---|---|"]
-for row in csv.DictReader(open(out / "steps.csv")):
-    lines.append(f"| {row['step']} | {row['exit_code']} | {row['seconds']} |")
-bench = out / "bench.csv"
-if bench.exists():
-    lines += ["", "Kernels (scripts/bench_kernels.py; target: >= 85% of copy bandwidth):", "",
-              "| case | ms | vs ReLU | GB/s | of copy |", "|---|---|---|---|---|"]
-    for row in csv.DictReader(open(bench)):
-        ratio = f"{float(row['vs_relu']):.2f}x" if row["vs_relu"] else ""
-        lines.append(f"| {row['case']} | {float(row['median_ms']):.3f} | {ratio} | {float(row['gb_per_s']):.0f} | "
-                     f"{float(row['fraction_of_copy']):.0%} |")
-regs = out / "triton_registers.csv"
-if regs.exists():
-    rows = list(csv.DictReader(open(regs)))
-    spilling = [r for r in rows if r["spill_bytes"] != "0"]
-    lines += ["", f"Triton specialisations compiled: {len(rows)}; with spills: {len(spilling)}; "
-              f"registers {min(int(r['registers']) for r in rows)}-{max(int(r['registers']) for r in rows)}"
-              if rows else "", ""]
-for log in sorted(out.glob("train_*.log")):
-    tail = [l for l in log.read_text().splitlines() if l.strip()][-3:]
-    lines += [f"{log.stem}:", "```", *tail, "```", ""]
-(out / "summary.md").write_text("\n".join(lines) + "\n")
-print("\n".join(lines))
-EOF
+"$PY" scripts/gpu_summary.py "$OUT"

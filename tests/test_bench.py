@@ -1,12 +1,17 @@
 """scripts/bench_kernels.py: what it measures and writes, and the README's speed table
-is the committed measurement (results/bench/cpu.csv). Timings themselves are never
-asserted: speed is read from the benchmark's ratios."""
+is the committed measurement (results/bench/cpu.csv); scripts/gpu_check.sh and its
+summary (scripts/gpu_summary.py) as far as a machine without a GPU can run them.
+Timings themselves are never asserted: speed is read from the benchmark's ratios."""
 import csv
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "bench" / "cpu.csv"
@@ -108,6 +113,50 @@ def test_the_committed_benchmark_meets_the_cpu_targets_the_readme_states():
     for shape in SHAPES:
         assert ratio(shape, "rpau op alpha=0.01 fwd+bwd") <= 2.5
         assert float(committed[(shape, "pau op bf16 / float32 fwd+bwd")]["bf16_vs_float32"]) <= 1.0
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gpu_check_summary_reads_every_step_output(bench, tmp_path):
+    # What scripts/gpu_check.sh leaves in its folder, with a real bench.csv (ratio-only rows included).
+    bench.main(["--shapes", "2,8,4,4", "--repeat", "1", "--threads", "1", "--csv", str(tmp_path / "bench.csv")])
+    (tmp_path / "device.txt").write_text("torch 2.x triton 3.x cuda 12\ncuda:0 Some GPU sm_90 132 SMs 80 GiB\n")
+    (tmp_path / "steps.csv").write_text("step,exit_code,seconds\ngpu_tests,0,61\nbench,0,90\ntrain_gpu,1,12\n")
+    (tmp_path / "triton_registers.csv").write_text(
+        "arch,kernel,form,noise,dtype,registers,spill_bytes\n"
+        "80,forward,A,0,fp32,40,0\n90,backward,A,1,bf16,122,16\n")
+    (tmp_path / "train_gpu.log").write_text("epoch 0\n\nepoch 1\nTrainer.fit stopped\n")
+    summary = _load_script("gpu_summary")
+    assert summary.main([str(tmp_path)]) == 0
+    text = (tmp_path / "summary.md").read_text()
+    assert "cuda:0 Some GPU sm_90" in text and "| train_gpu | 1 | 12 |" in text
+    rows = [r for r in csv.DictReader((tmp_path / "bench.csv").open()) if r["median_ms"]]
+    for row in rows:
+        assert f"| {row['shape']} | {row['case']} | {float(row['median_ms']):.3f} |" in text
+    assert "pau op bf16 / float32 fwd+bwd:" in text
+    assert "compiled: 2; with spills: 1; registers 40-122" in text
+    assert "Trainer.fit stopped" in text
+
+
+def test_the_gpu_check_summary_names_its_argument(capsys):
+    assert _load_script("gpu_summary").main(["/no/such/folder"]) == 2
+    assert "usage: python scripts/gpu_summary.py OUT_DIR" in capsys.readouterr().err
+
+
+def test_gpu_check_without_a_gpu_says_so_in_one_line(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: make gpu-check runs for real")
+    env = {**os.environ, "GPU_CHECK_OUT": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stdout.strip().splitlines()[-1] == "no CUDA device visible: nothing to check"
+    assert (tmp_path / "summary.md").read_text().strip() == "no CUDA device visible: nothing to check"
 
 
 def test_the_readme_reads_its_speed_figures_from_the_committed_benchmark():

@@ -85,14 +85,29 @@ def test_cuda_draws_are_the_reference_bits():
         assert torch.equal((y - 1.0).cpu(), z[:, j])
 
 
-def test_cuda_far_range_and_limits():
-    a, b = _coefficients(5, 4, "B", 1, torch.float32)
-    x = torch.tensor([1e4, -1e8, 1e30, 3e38, math.inf, -math.inf, math.nan])
-    y = pau(x.cuda(), a.cuda(), b.cuda(), "B").cpu()
-    want = pau_reference(x.double(), a.double(), b.double(), "B")
-    finite = want.abs() < torch.finfo(torch.float32).max
-    torch.testing.assert_close(y[finite].double(), want[finite], rtol=1e-5, atol=0)
-    assert torch.isnan(y[-1])
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("m,n", [(3, 4), (4, 4), (5, 4)])
+def test_cuda_far_range_and_limits(form, m, n):
+    # Each element alone (the coefficient gradients of +inf and -inf may be opposite
+    # infinities): value and every gradient against the float64 reference rounded to
+    # float32 (inf where the exact value exceeds it), +-inf against +-2^400; coefficient
+    # gradients within 1e-5 of the largest one.
+    a, b = _coefficients(m, n, form, 1, torch.float32)
+    for v in (1e4, -1e8, 1e30, 3e38, -3e38, math.inf, -math.inf):
+        x = torch.tensor([v])
+        xc, ac, bc = (t.cuda().requires_grad_() for t in (x, a, b))
+        y = pau(xc, ac, bc, form)
+        y.backward(torch.full_like(y, 0.5))
+        at = torch.tensor([math.copysign(2.0**400, v) if math.isinf(v) else v], dtype=torch.float64)
+        want = (pau_reference(at, a.double(), b.double(), form),
+                *pau_reference_backward(torch.full_like(at, 0.5), at, a.double(), b.double(), form))
+        for name, got, w in zip(("y", "grad_x", "grad_numerator", "grad_denominator"),
+                                (y.detach(), xc.grad, ac.grad, bc.grad), want):
+            scale = w[w.isfinite()].abs().max().item() if w.isfinite().any() else 0.0  # as test_op_edges
+            torch.testing.assert_close(got.cpu(), w.float(), rtol=1e-5, atol=1e-5 * scale + 1e-30,
+                                       msg=lambda m, name=name, v=v: f"{name} at {v}: {m}")
+    y = pau(torch.tensor([math.nan]).cuda(), a.cuda(), b.cuda(), form)
+    assert torch.isnan(y).all()
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
