@@ -233,5 +233,7 @@ def pau(
     if torch._C._are_functorch_transforms_active() or _forward_ad_inputs(x, numerator, denominator):
         return pau_reference(x, numerator, denominator, form, alpha=alpha, seed=seed)
     if isinstance(seed, int):
-        seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
+        # A fill on x's device (the value travels as a kernel argument: no host-to-device
+        # copy, capturable in a CUDA graph); the seed's 64 bits as a signed int64.
+        seed = torch.full((1,), (seed + 2**63) % 2**64 - 2**63, dtype=torch.int64, device=x.device)
     return torch.ops.pau.forward(x, numerator, denominator, form, alpha, seed)

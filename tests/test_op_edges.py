@@ -223,6 +223,16 @@ def test_nearby_seeds_draw_unrelated_noise_not_their_neighbours():
         assert matches == 0, s
 
 
+def test_an_int_seed_is_its_64_bits():
+    # Any int is taken modulo 2^64 (2^64 - 1 is the int64 -1), as the reference does.
+    a, b = _coefficients(5, 4, "A")
+    x = torch.randn(257)
+    for seed, same in ((2**64 - 1, -1), (2**63, -(2**63)), (2**64 + 5, 5)):
+        y = pau(x, a, b, alpha=0.3, seed=seed)
+        assert torch.equal(y, pau(x, a, b, alpha=0.3, seed=same))
+        torch.testing.assert_close(y, pau_reference(x, a, b, "A", alpha=0.3, seed=seed), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("backend", ["cpu", "triton"])
 @pytest.mark.parametrize("seed", [0, 7, 2**40 + 7])
 def test_kernels_draw_every_coefficient_bit_for_bit(backend, seed):
