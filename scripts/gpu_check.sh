@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command that validates and measures the op on a GPU machine (`make gpu-check`):
-#   1. the `gpu` tests (tests/test_op_gpu.py) with compiled Triton kernels;
+#   1. the `gpu` tests with compiled Triton kernels: the op suites' cuda cases
+#      (tests/test_op.py, tests/test_op_edges.py) and tests/test_op_gpu.py;
 #   2. registers and spills of every kernel specialisation for sm_80 and sm_90;
 #   3. scripts/bench_kernels.py --device cuda on 537 MB float32 / 268 MB bfloat16
 #      tensors: forward and forward+backward, bandwidth against a device copy and
@@ -49,7 +50,7 @@ if [ "${GPUS:-0}" -lt 1 ]; then
     exit 1
 fi
 
-step gpu_tests 240 "$PY" -m pytest -q -m gpu tests/test_op_gpu.py -p no:cacheprovider --junitxml="$OUT/gpu_tests.xml"
+step gpu_tests 300 "$PY" -m pytest -q -m gpu tests/ -p no:cacheprovider --junitxml="$OUT/gpu_tests.xml"
 step triton_registers 180 sh -c "\"$PY\" -m pau.kernels.triton_aot --arch 80 90 --noise 0 1 --dtype fp32 bf16 > \"$OUT/triton_registers.csv\""
 step bench 240 "$PY" scripts/bench_kernels.py --device cuda --shapes "$BENCH_SHAPE" --repeat 20 --baselines \
     --csv "$OUT/bench.csv"

@@ -11,6 +11,8 @@ from pau.kernels import cpu as cpu_kernel
 from pau.kernels import triton_pau
 from pau.math.forms import denominator_length
 
+from backends import CUDA, run_on_cuda
+
 FORMS = ["A", "B", "C", "N"]
 ORDERS = [(5, 4), (3, 2), (7, 6)]
 TRITON_BLOCK = 512  # large blocks keep the interpreter fast
@@ -40,6 +42,8 @@ def run_backend(name, x, a, b, form, g, alpha=0.0, seed=None):
         y = pau(xs, av, bv, form, alpha=alpha, seed=seed)
         y.backward(g)
         return y.detach(), xs.grad, av.grad, bv.grad
+    if name == "cuda":
+        return run_on_cuda(x, a, b, form, g, alpha=alpha, seed=seed)
     if name == "analytic":  # the paper's gradient formulas (Section 2.2) written out, no autograd
         y = pau_reference(x, a, b, form, alpha=alpha, seed=seed)
         return (y, *pau_reference_backward(g, x, a, b, form, alpha=alpha, seed=seed))
@@ -50,7 +54,7 @@ def run_backend(name, x, a, b, form, g, alpha=0.0, seed=None):
     return (y, *mod.backward(g, x, a, b, form, groups, alpha, seed_t, **kw))
 
 
-BACKENDS = ["op", "cpu", "triton", "analytic"]
+BACKENDS = ["op", "cpu", "triton", "analytic", CUDA]
 
 
 def assert_close_all(got, want, rtol, atol):

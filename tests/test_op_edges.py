@@ -14,6 +14,8 @@ from pau.math import pau_reference_backward
 from pau.math.forms import denominator_length
 from pau.math.noise import uniform_noise
 
+from backends import CUDA, run_on_cuda
+
 FORMS = ["A", "B", "C", "N"]
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -66,6 +68,8 @@ def _run(backend, x, a, b, form, g):
         y = pau(xs, av, bv, form)
         y.backward(g)
         return y.detach(), xs.grad, av.grad, bv.grad
+    if backend == "cuda":
+        return run_on_cuda(x, a, b, form, g)
     if backend == "analytic":
         return (pau_reference(x, a, b, form), *pau_reference_backward(g, x, a, b, form))
     mod = cpu_kernel if backend == "cpu" else triton_pau
@@ -80,7 +84,7 @@ def _close(got: float, want: Fraction, scale: float, rtol: float) -> bool:
     return math.isfinite(got) and abs(got - want_f) <= rtol * scale + 1e-36
 
 
-@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic"])
+@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic", CUDA])
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("m,n", [(3, 4), (4, 4), (5, 4)])
 def test_far_range_is_finite_and_accurate(backend, form, m, n):
@@ -108,7 +112,7 @@ def test_far_range_is_finite_and_accurate(backend, form, m, n):
                 assert _close(got[k].item(), sum(terms), scale, 2e-5), (magnitude, name, k)
 
 
-@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic"])
+@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic", CUDA])
 @pytest.mark.parametrize("form", FORMS)
 def test_limits_at_infinity(backend, form):
     x = torch.tensor([math.inf, -math.inf], dtype=torch.float32)
@@ -122,7 +126,7 @@ def test_limits_at_infinity(backend, form):
         assert torch.equal(gx, torch.zeros_like(gx))
 
 
-@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic"])
+@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic", CUDA])
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("m,n", [(3, 4), (4, 4), (5, 4), (6, 4)])
 def test_every_gradient_at_infinity_is_the_limit(backend, form, m, n):
@@ -142,7 +146,7 @@ def test_every_gradient_at_infinity_is_the_limit(backend, form, m, n):
             torch.testing.assert_close(o, w.float(), rtol=1e-5, atol=1e-30, msg=f"{name} at {x.item()}")
 
 
-@pytest.mark.parametrize("backend", ["op", "cpu", "analytic"])
+@pytest.mark.parametrize("backend", ["op", "cpu", "analytic", CUDA])
 def test_float64_far_range(backend):
     # Term-by-term evaluation overflowed float64 from |x| >= 1e62 with m + n = 9.
     a, b = _coefficients(5, 4, "A", dtype=torch.float64)
@@ -388,7 +392,7 @@ def test_forward_mode_ad_carries_tangents():
     assert ta is not None and ta.shape == x.shape
 
 
-@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic"])
+@pytest.mark.parametrize("backend", ["op", "cpu", "triton", "analytic", CUDA])
 def test_form_a_noise_large_enough_to_flip_coefficient_signs(backend):
     # alpha > 1: c (1 + alpha z) can change sign, so sign(b_k) is taken per element.
     a, b = _coefficients(5, 4, "A", dtype=torch.float64, groups=2)
@@ -404,6 +408,8 @@ def test_form_a_noise_large_enough_to_flip_coefficient_signs(backend):
         got = (xo.grad, ao.grad, bo.grad)
     elif backend == "analytic":
         got = pau_reference_backward(g, x, a, b, "A", alpha=alpha, seed=seed)
+    elif backend == "cuda":
+        got = run_on_cuda(x, a, b, "A", g, alpha=alpha, seed=seed)[1:]
     else:
         mod = cpu_kernel if backend == "cpu" else triton_pau
         kw = {"block": 64} if backend == "triton" else {}
