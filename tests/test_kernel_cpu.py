@@ -43,3 +43,33 @@ def test_half_rounding_matches_torch_at_ties_and_nan(dtype):
     want = (x.float() + a[0]).to(dtype)
     assert torch.equal(y.float().nan_to_num(7.0), want.float().nan_to_num(7.0))
     assert torch.isnan(y[3])
+
+
+def test_a_compiler_that_fails_leaves_the_reference_with_one_warning(tmp_path):
+    # A fresh cache and a "compiler" that fails: the op still answers (the reference),
+    # warns once with the reason, and the library stays unavailable.
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, torch\n"
+        "from pau.kernels import cpu\n"
+        "from pau.functional import pau, pau_reference\n"
+        "x = torch.randn(50); a = torch.randn(6); b = torch.rand(4)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    y = pau(x, a, b); pau(x, a, b)\n"
+        "messages = [str(w.message) for w in caught if 'CPU kernel' in str(w.message)]\n"
+        "print(len(messages), cpu.available())\n"
+        "print(messages[0])\n"
+        "print(torch.allclose(y, pau_reference(x, a, b)))\n"
+    )
+    env = {**__import__("os").environ, "CXX": "false", "PAU_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-W", "error::ResourceWarning", "-c", code], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+    count, message, close = proc.stdout.strip().splitlines()
+    assert count == "1 False" and close == "True"
+    assert "could not be built (compiling pau_cpu.cpp with " in message
+    assert "failed (exit 1); set CXX to a working C++17 compiler)" in message
+    assert not list(tmp_path.glob("*.so"))

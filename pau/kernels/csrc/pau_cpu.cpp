@@ -950,6 +950,8 @@ inline Noise make_noise(double alpha, uint64_t seed) {
 }  // namespace
 
 // S: storage type of x, y and the gradients; T: compute type of the math and the coefficients.
+// PAU_PART n (0-3) compiles only the n-th storage type's functions: pau/kernels/cpu.py
+// builds the four as separate translation units in parallel and links them.
 #define PAU_EXPORT(S, T, SUFFIX)                                                                              \
   extern "C" void pau_forward_##SUFFIX(const S* x, S* y, int64_t rows, int64_t row_len, int64_t groups,  \
                                        const T* a, int64_t m1, const T* b, int64_t nb, int64_t form,       \
@@ -976,7 +978,15 @@ inline Noise make_noise(double alpha, uint64_t seed) {
       backward_dispatch<T, S, false>(form, gy, x, gx, lo, a, m1, b, nb, nz, coef_grad, partial, nthreads);   \
   }
 
+#if !defined(PAU_PART) || PAU_PART == 0
 PAU_EXPORT(float, float, f32)
+#endif
+#if !defined(PAU_PART) || PAU_PART == 1
 PAU_EXPORT(double, double, f64)
+#endif
+#if !defined(PAU_PART) || PAU_PART == 2
 PAU_EXPORT(bf16, float, bf16)
+#endif
+#if !defined(PAU_PART) || PAU_PART == 3
 PAU_EXPORT(_Float16, float, f16)
+#endif
