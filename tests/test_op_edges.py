@@ -416,3 +416,23 @@ def test_form_a_noise_large_enough_to_flip_coefficient_signs(backend):
         got = mod.backward(g, x, a, b, "A", 2, alpha, torch.tensor([seed]), **kw)
     for u, v in zip(got, (xs.grad, av.grad, bv.grad)):
         torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("groups,alpha", [(1, 0.0), (4, 0.1), (2, 1.5)])
+def test_persistent_triton_backward_accumulates_over_many_tiles_per_program(form, groups, alpha):
+    # Small blocks on 3 x 8 x 200 elements: every program walks several tiles of its
+    # group's rows and sums them in registers before writing its row of partials.
+    x = torch.randn(3, 8, 200, dtype=torch.float64) * 3
+    x[0, 0, :3] = torch.tensor([50.0, -1e5, 7.0])
+    rows, row_len = cpu_kernel.rows_layout(x, groups)
+    tiles = rows // groups * -(-row_len // 64)
+    assert -(-tiles // triton_pau._programs_per_group(x, groups, tiles)) >= 5
+    a, b = _coefficients(5, 4, form, dtype=torch.float64, groups=groups)
+    g = torch.randn_like(x)
+    seed = 77 if alpha else None
+    got = triton_pau.backward(g, x, a, b, form, groups, alpha, None if seed is None else torch.tensor([seed]),
+                              block=64)
+    want = pau_reference_backward(g, x, a, b, form, alpha=alpha, seed=seed)
+    for u, v in zip(got, want):
+        torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-9 * v.abs().max().item())
