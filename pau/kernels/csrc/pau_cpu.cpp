@@ -79,7 +79,7 @@ constexpr double FAR = 4.0;
 // ownership of the output lines, 4 KB ahead hides that latency. Measured with
 // scripts/bench_kernels.py on (256, 16, 32, 32), forward+backward against ReLU
 // (results/bench/cpu.csv, whose "no prefetch" rows build the kernel with
-// -DPAU_PREFETCH_BYTES=0): float32 1.47x -> 1.25x, RPAU 2.73x -> 2.02x. 2 KB, 8 KB
+// -DPAU_PREFETCH_BYTES=0): float32 1.48x -> 1.26x, RPAU 2.51x -> 1.89x. 2 KB, 8 KB
 // and 16 KB ahead were within the noise of 4 KB or slower; a hint into L2 only was
 // no better.
 #ifndef PAU_PREFETCH_BYTES
