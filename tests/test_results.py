@@ -214,3 +214,18 @@ def test_the_committed_act_lr_table_is_what_pau_tables_computes_and_reads_as_doc
     for seed in (0, 1):  # VGG-8: a higher PAU lr is better in each seed
         acc = {Path(d).parent.name: a for d, a in zip(vgg[vgg["seed"] == seed]["run_dir"], vgg[vgg["seed"] == seed]["test_acc"])}
         assert acc["optim.act_lr=0.1"] > acc["pau"] > acc["optim.act_lr=0.001"]
+
+
+def test_the_authors_runbook_quotes_the_committed_epoch_times():
+    """experiments/table2_authors.md's cost paragraph: seconds per epoch as the committed
+    summary has them (one decimal), and the range around them."""
+    import re
+
+    text = " ".join((ROOT / "experiments" / "table2_authors.md").read_text().split())
+    summary = pd.read_csv(ROOT / "results" / "mnist_authors" / "tables" / "summary.csv").set_index("activation_key")
+    seconds = summary["seconds_per_epoch"]
+    for name, key in (("ReLU", "relu"), ("PAU", "pau"), ("RPAU", "rpau"), ("the slowest APL", "apl")):
+        assert f"{name} {seconds[key]:.1f} s" in text, name
+    assert seconds.idxmax() == "apl"
+    low, high = re.search(r"takes (\d+\.\d)–(\d+\.\d) s", text).groups()
+    assert (low, high) == (f"{seconds.min():.1f}", f"{seconds.max():.1f}")
