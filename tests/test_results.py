@@ -229,3 +229,26 @@ def test_the_authors_runbook_quotes_the_committed_epoch_times():
     assert seconds.idxmax() == "apl"
     low, high = re.search(r"takes (\d+\.\d)–(\d+\.\d) s", text).groups()
     assert (low, high) == (f"{seconds.min():.1f}", f"{seconds.max():.1f}")
+
+
+def test_the_mnist_runbook_quotes_the_committed_training_times():
+    """experiments/mnist_reproduction.md's cost section: the sweeps' training minutes and
+    the table of median seconds per epoch, as the committed runs tables and summaries have them."""
+    text = (ROOT / "experiments" / "mnist_reproduction.md").read_text()
+    flat = " ".join(text.split())
+    minutes = {folder: pd.read_csv(ROOT / "results" / folder / "runs.csv").groupby("model")["seconds"].sum() / 60
+               for folder in ("mnist", "mnist_authors")}
+    assert f"the 45 LeNet runs of `table2_cpu_lenet` {minutes['mnist']['lenet']:.0f} minutes" in flat
+    assert f"the 45 of `table2_authors_cpu` {minutes['mnist_authors']['lenet']:.0f} minutes" in flat
+    assert f"the 12 VGG-8 runs {minutes['mnist']['vgg8_mnist']:.0f} minutes" in flat
+    rows = {"LeNet, paper's text": ("mnist", "lenet"), "LeNet, authors' script": ("mnist_authors", "lenet"),
+            "VGG-8 (": ("mnist", "vgg8_mnist")}
+    names = {"apl": "APL", "prelu": "PReLU"}
+    for label, (folder, model) in rows.items():
+        summary = pd.read_csv(ROOT / "results" / folder / "tables" / "summary.csv")
+        seconds = summary[summary["model_key"] == model].set_index("activation_key")["seconds_per_epoch"]
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"| {label}"))
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        want = [f"{seconds[k]:.1f}" for k in ("relu", "lrelu", "pau", "rpau")]
+        want.append(f"{names[seconds.idxmax()]} {seconds.max():.1f}")
+        assert cells == want, label
