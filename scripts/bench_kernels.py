@@ -10,9 +10,9 @@ prints times and the median of same-round ratios to ReLU of the same dtype.
 Rows per shape: the op in float32 (one coefficient set, and groups=8), RPAU
 (alpha = 0.01, training-mode noise), the op on bfloat16 input against ReLU on
 bfloat16, and GELU/SiLU for reference; on the CPU also forward+backward of the
-float32 op and of RPAU on the kernel built without software prefetching. Every case runs once per round, rounds
-interleaved, so drifts of a shared machine hit all cases alike. Compare ratios,
-not absolute times.
+float32 op and of RPAU on the kernel built without software prefetching. Every
+case runs once per round, rounds interleaved, so drifts of a shared machine hit
+all cases alike. Compare ratios, not absolute times.
 """
 from __future__ import annotations
 
@@ -109,8 +109,9 @@ def build_cases(shape, device, form: str, baselines: bool, compiled: bool) -> tu
         if device.type == "cpu" and kind == "fwd+bwd":
             # The same kernel without software prefetching (PAU_PREFETCH_BYTES=0).
             for name, unit in (("pau op float32", plain), ("rpau op alpha=0.01", noisy)):
-                add(f"{name} {kind} no prefetch", unit, torch.float32, kind, relu)
-                cases[f"{name} {kind} no prefetch"] = _without_prefetch(cases[f"{name} {kind} no prefetch"])
+                case = f"{name} {kind} no prefetch"
+                add(case, unit, torch.float32, kind, relu)
+                cases[case] = _without_prefetch(cases[case])
         if baselines:
             a, b = plain.numerator, plain.denominator
             naive = lambda t: pau_reference(t, a, b, form)  # noqa: E731

@@ -3,7 +3,6 @@ is the committed measurement (results/bench/cpu.csv); scripts/gpu_check.sh and i
 summary (scripts/gpu_summary.py) as far as a machine without a GPU can run them.
 Timings themselves are never asserted: speed is read from the benchmark's ratios."""
 import csv
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from script_loading import loaded_script
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "bench" / "cpu.csv"
 SHAPES = ("256x16x32x32", "64x64x56x56")
@@ -20,10 +21,8 @@ SHAPES = ("256x16x32x32", "64x64x56x56")
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_kernels", ROOT / "scripts" / "bench_kernels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with loaded_script("bench_kernels") as module:
+        yield module
 
 
 def test_median_ratio_is_the_median_of_same_round_ratios(bench):
@@ -115,14 +114,13 @@ def test_the_committed_benchmark_meets_the_cpu_targets_the_readme_states():
         assert float(committed[(shape, "pau op bf16 / float32 fwd+bwd")]["bf16_vs_float32"]) <= 1.0
 
 
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def gpu_summary():
+    with loaded_script("gpu_summary") as module:
+        yield module
 
 
-def test_the_gpu_check_summary_reads_every_step_output(bench, tmp_path):
+def test_the_gpu_check_summary_reads_every_step_output(bench, gpu_summary, tmp_path):
     # What scripts/gpu_check.sh leaves in its folder, with a real bench.csv (ratio-only rows included).
     bench.main(["--shapes", "2,8,4,4", "--repeat", "1", "--threads", "1", "--csv", str(tmp_path / "bench.csv")])
     (tmp_path / "device.txt").write_text("torch 2.x triton 3.x cuda 12\ncuda:0 Some GPU sm_90 132 SMs 80 GiB\n")
@@ -131,8 +129,7 @@ def test_the_gpu_check_summary_reads_every_step_output(bench, tmp_path):
         "arch,kernel,form,noise,dtype,registers,spill_bytes\n"
         "80,forward,A,0,fp32,40,0\n90,backward,A,1,bf16,122,16\n")
     (tmp_path / "train_gpu.log").write_text("epoch 0\n\nepoch 1\nTrainer.fit stopped\n")
-    summary = _load_script("gpu_summary")
-    assert summary.main([str(tmp_path)]) == 0
+    assert gpu_summary.main([str(tmp_path)]) == 0
     text = (tmp_path / "summary.md").read_text()
     assert "cuda:0 Some GPU sm_90" in text and "| train_gpu | 1 | 12 |" in text
     rows = [r for r in csv.DictReader((tmp_path / "bench.csv").open()) if r["median_ms"]]
@@ -143,8 +140,8 @@ def test_the_gpu_check_summary_reads_every_step_output(bench, tmp_path):
     assert "Trainer.fit stopped" in text
 
 
-def test_the_gpu_check_summary_names_its_argument(capsys):
-    assert _load_script("gpu_summary").main(["/no/such/folder"]) == 2
+def test_the_gpu_check_summary_names_its_argument(gpu_summary, capsys):
+    assert gpu_summary.main(["/no/such/folder"]) == 2
     assert "usage: python scripts/gpu_summary.py OUT_DIR" in capsys.readouterr().err
 
 

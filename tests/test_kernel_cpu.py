@@ -1,5 +1,10 @@
 """The CPU kernel reads and writes bfloat16 and float16 itself: the same float32
-arithmetic as on float32 input, rounded to nearest even on the way out."""
+arithmetic as on float32 input, rounded to nearest even on the way out; without a
+working compiler the op falls back to the reference."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -48,9 +53,6 @@ def test_half_rounding_matches_torch_at_ties_and_nan(dtype):
 def test_a_compiler_that_fails_leaves_the_reference_with_one_warning(tmp_path):
     # A fresh cache and a "compiler" that fails: the op still answers (the reference),
     # warns once with the reason, and the library stays unavailable.
-    import subprocess
-    import sys
-
     code = (
         "import warnings, torch\n"
         "from pau.kernels import cpu\n"
@@ -64,7 +66,7 @@ def test_a_compiler_that_fails_leaves_the_reference_with_one_warning(tmp_path):
         "print(messages[0])\n"
         "print(torch.allclose(y, pau_reference(x, a, b)))\n"
     )
-    env = {**__import__("os").environ, "CXX": "false", "PAU_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "CXX": "false", "PAU_CACHE_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-W", "error::ResourceWarning", "-c", code], capture_output=True,
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]

@@ -1,28 +1,19 @@
 """scripts/signal_scale.py: the signal, dead units, logit spread and first-convolution gradient
 of the MNIST networks, fresh or after training steps through the project's own path."""
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from pau.models import create_model
 
-PATH = Path(__file__).resolve().parents[1] / "scripts" / "signal_scale.py"
+from script_loading import loaded_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("signal_scale", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded_script("signal_scale") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_signal_scale_script_shows_vgg8_starting_input_blind(script, capsys):

@@ -34,6 +34,9 @@ _PARTS = 4
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
 _error: str | None = None
+# Kernels built with other preprocessor values (variant()), and the one in use, if any.
+_variants: dict[tuple[str, ...], ctypes.CDLL] = {}
+_variant: ctypes.CDLL | None = None
 
 _i64, _f64, _u64, _ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_uint64, ctypes.c_void_p
 
@@ -121,10 +124,6 @@ def library() -> ctypes.CDLL | None:
     return _library
 
 
-_variant: ctypes.CDLL | None = None
-_variants: dict[tuple[str, ...], ctypes.CDLL] = {}
-
-
 @contextlib.contextmanager
 def variant(**defines: int):
     """Run the op on the kernel built with these preprocessor values, for benchmarks:
@@ -163,15 +162,17 @@ def rows_layout(x: torch.Tensor, groups: int) -> tuple[int, int]:
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16", torch.float16: "f16"}
 
 
-def _seed_value(seed: torch.Tensor | None) -> int:
-    return 0 if seed is None else int(seed.reshape(-1)[0].item()) & 0xFFFFFFFFFFFFFFFF
+def _noise(alpha: float, seed: torch.Tensor | None) -> tuple[float, int]:
+    """(alpha, the seed's 64 bits) as the kernels take them; noise needs a seed (without
+    one the clean op runs, as in the Triton kernels)."""
+    if not alpha or seed is None:
+        return 0.0, 0
+    return float(alpha), int(seed.reshape(-1)[0].item()) & 0xFFFFFFFFFFFFFFFF
 
 
 def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None) -> torch.Tensor:
-    """y = PAU(x) in x's dtype; float16/bfloat16 read and written as such, computed in float32.
-    Noise needs a seed (without one the clean op runs, as in the Triton kernels)."""
+    """y = PAU(x) in x's dtype; float16/bfloat16 read and written as such, computed in float32."""
     lib = library()
-    alpha = alpha if seed is not None else 0.0
     dtype = compute_dtype(x)
     xc = x.contiguous()
     a = numerator.detach().to(dtype).contiguous()
@@ -182,7 +183,7 @@ def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.
         getattr(lib, f"pau_forward_{_SUFFIX[x.dtype]}")(
             xc.data_ptr(), y.data_ptr(), rows, row_len, groups,
             a.data_ptr(), a.shape[-1], b.data_ptr(), b.shape[-1], FORM_IDS[form],
-            float(alpha), _seed_value(seed) if alpha else 0, torch.get_num_threads(),
+            *_noise(alpha, seed), torch.get_num_threads(),
         )
     return y
 
@@ -190,7 +191,6 @@ def forward(x, numerator, denominator, form: str, groups: int, alpha: float = 0.
 def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha: float = 0.0, seed=None):
     """(grad_x, grad_numerator, grad_denominator); coefficient grads reduced in float64."""
     lib = library()
-    alpha = alpha if seed is not None else 0.0
     dtype = compute_dtype(x)
     xc = x.contiguous()
     g = grad_out.to(x.dtype).contiguous()
@@ -206,7 +206,7 @@ def backward(grad_out, x, numerator, denominator, form: str, groups: int, alpha:
         getattr(lib, f"pau_backward_{suffix}")(
             g.data_ptr(), xc.data_ptr(), gx.data_ptr(), rows, row_len, groups,
             a.data_ptr(), m1, b.data_ptr(), nb, FORM_IDS[form],
-            float(alpha), _seed_value(seed) if alpha else 0, coef_grad.data_ptr(), partial.data_ptr(),
+            *_noise(alpha, seed), coef_grad.data_ptr(), partial.data_ptr(),
             torch.get_num_threads(),
         )
     grad_num = coef_grad[:, :m1].to(numerator.dtype, copy=True).reshape(numerator.shape)
